@@ -1,0 +1,3 @@
+module github.com/flk-pcs/flk/sdk/go
+
+go 1.22
