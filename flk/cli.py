@@ -1,0 +1,140 @@
+"""The `flk` command line. Errors are printed once, here, with a hint; `--debug` shows tracebacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import traceback
+from typing import Any
+
+import click
+
+from flk.config import ConfigError
+from flk.errors import FlkError, UsageError
+from infra.layout import Layout, load_layout
+
+
+def _layout() -> Layout:
+    try:
+        return load_layout()
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _say(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Multi-region ingest and verification pipeline for signed PCS records."""
+    ctx.obj = {"debug": debug}
+
+
+@cli.command()
+def up() -> None:
+    """Start both regions (Kafka, MirrorMaker 2, Redis, PostgreSQL, S3) and wait until healthy."""
+    from infra import platform
+
+    layout = _layout()
+    t0 = time.monotonic()
+    click.echo(f"Starting the platform in {layout.home} ...", err=True)
+    started = platform.up(layout, progress=_say)
+    verb = "Started" if started else "Already running:"
+    click.echo(f"{verb} {len(started) or 'all'} processes in {time.monotonic() - t0:.1f} s\n")
+    _print_endpoints(platform.status(layout))
+
+
+def _print_endpoints(st: dict[str, Any]) -> None:
+    for name, reg in st["regions"].items():
+        click.echo(f"{name}:")
+        click.echo(f"  kafka     {reg['kafka']['bootstrap']}  (cluster {reg['kafka']['cluster_id']})")
+        click.echo(f"  redis     {reg['redis']['url']}")
+        click.echo(f"  postgres  {reg['postgres']['dsn']}")
+        click.echo(f"  s3        {reg['s3']['endpoint']}  bucket {reg['s3']['bucket']}")
+        if "mirror" in reg:
+            lags = ", ".join(
+                f"{flow} {'-' if ms is None else f'{ms} ms'}"
+                for flow, ms in reg["mirror"]["lag_ms"].items()
+            )
+            click.echo(f"  mirror    lag {lags}")
+        click.echo(f"  logs      {reg['kafka']['log'].rsplit('/', 1)[0]}/")
+    click.echo(f"S3 development credentials: {st['s3_credentials_file']}")
+
+
+@cli.command()
+def down() -> None:
+    """Stop every process of the platform (data is kept)."""
+    from infra import platform
+
+    layout = _layout()
+    stopped = platform.down(layout, progress=_say)
+    click.echo(f"Stopped {len(stopped)} processes." if stopped else "Nothing was running.")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the same facts as JSON.")
+def status(as_json: bool) -> None:
+    """Health of each component, endpoints, and MirrorMaker lag per direction."""
+    from infra import platform
+
+    st = platform.status(_layout())
+    if as_json:
+        click.echo(json.dumps(st, indent=2, sort_keys=True))
+    else:
+        for name, reg in st["regions"].items():
+            click.echo(f"{name}:")
+            for comp, facts in reg.items():
+                mark = "ok  " if facts.get("healthy") else "DOWN"
+                extra = ""
+                if comp == "mirror":
+                    extra = "  lag " + ", ".join(
+                        f"{k} {'-' if v is None else f'{v} ms'}" for k, v in facts["lag_ms"].items()
+                    )
+                elif facts.get("error"):
+                    extra = f"  ({facts['error'][:80]})"
+                click.echo(f"  {mark} {comp:<9}{extra}")
+        click.echo("healthy" if st["healthy"] else "NOT healthy")
+    if not st["healthy"]:
+        sys.exit(1)
+
+
+@cli.group()
+def platform() -> None:
+    """Maintenance of the local platform."""
+
+
+@platform.command("lock-jars")
+def lock_jars() -> None:
+    """Resolve infra/kafka/pom.xml afresh and rewrite infra/kafka/jars.sha256."""
+    from infra import jvm
+
+    click.echo(f"Wrote {jvm.write_lock(_layout())}")
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except FlkError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(exc.format(), err=True)
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

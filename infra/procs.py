@@ -1,0 +1,203 @@
+"""Start, watch and stop the platform's server processes.
+
+Each server runs detached in its own session (process group) with its output in its own log
+file, and is recorded in a pid file together with its kernel start time, so that `flk down`
+never signals an unrelated process that happens to reuse the pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flk.errors import PlatformError, PortInUseError
+from infra import ports
+
+HealthCheck = Callable[[], bool]
+
+
+@dataclass
+class Service:
+    name: str
+    region: str
+    argv: list[str]
+    log: Path
+    ports: list[int] = field(default_factory=list)
+    health: HealthCheck | None = None
+    env: dict[str, str] | None = None
+    cwd: Path | None = None
+    user: str | None = None
+    stop_timeout_s: float = 30.0
+
+    @property
+    def key(self) -> str:
+        return f"{self.region}-{self.name}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.region})"
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, os.SEEK_END)
+            size = fh.tell()
+            fh.seek(max(0, size - 64 * 1024))
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return "(no log written)"
+    tail = text.splitlines()[-lines:]
+    return "\n".join("    " + line for line in tail) or "    (log is empty)"
+
+
+def _start_time(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after it are fixed.
+    fields = stat.rsplit(")", 1)[1].split()
+    state = fields[0]
+    if state in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+class Supervisor:
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def _pidfile(self, key: str) -> Path:
+        return self.run_dir / f"{key}.json"
+
+    def pid(self, key: str) -> int | None:
+        """The pid of the live process recorded under `key`, or None."""
+        path = self._pidfile(key)
+        try:
+            record = json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
+        pid = int(record["pid"])
+        if _start_time(pid) != record.get("start_time"):
+            return None
+        return pid
+
+    def recorded(self) -> list[str]:
+        if not self.run_dir.is_dir():
+            return []
+        return sorted(p.stem for p in self.run_dir.glob("*.json"))
+
+    def check_ports(self, svc: Service) -> None:
+        if self.pid(svc.key) is not None:
+            return
+        for port in svc.ports:
+            if not ports.is_free(port):
+                raise PortInUseError(port, svc.label, ports.holder(port))
+
+    def launch(self, svc: Service) -> subprocess.Popen[bytes] | None:
+        """Start `svc` detached unless it already runs (then None); does not wait."""
+        if self.pid(svc.key) is not None:
+            return None
+        self.check_ports(svc)
+        svc.log.parent.mkdir(parents=True, exist_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **(svc.env or {})}
+        with svc.log.open("ab") as log:
+            log.write(f"\n=== flk: starting {svc.label} at {time.ctime()} ===\n".encode())
+            log.flush()
+            try:
+                proc = subprocess.Popen(
+                    svc.argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=svc.cwd,
+                    env=env,
+                    start_new_session=True,
+                    user=svc.user,
+                )
+            except OSError as exc:
+                raise PlatformError(f"Could not start {svc.label}: {exc}") from None
+        self._pidfile(svc.key).write_text(
+            json.dumps({"pid": proc.pid, "start_time": _start_time(proc.pid), "log": str(svc.log)})
+        )
+        return proc
+
+    def start(self, svc: Service, timeout_s: float) -> bool:
+        """Start `svc` unless it already runs; wait until healthy. True if it was started."""
+        proc = self.launch(svc)
+        if proc is None:
+            return False
+        self.wait_healthy(svc, proc, timeout_s)
+        return True
+
+    def wait_healthy(self, svc: Service, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last_error = ""
+        while True:
+            code = proc.poll()
+            if code is not None:
+                self._pidfile(svc.key).unlink(missing_ok=True)
+                raise PlatformError(
+                    f"{svc.label} exited with code {code} while starting. "
+                    f"Last lines of {svc.log}:\n{log_tail(svc.log)}"
+                )
+            try:
+                if svc.health is None or svc.health():
+                    return
+            except Exception as exc:  # health probes raise many client-specific errors
+                last_error = f"{type(exc).__name__}: {exc}"
+            if time.monotonic() > deadline:
+                self.stop(svc.key)
+                why = f" (last probe: {last_error})" if last_error else ""
+                raise PlatformError(
+                    f"{svc.label} did not become healthy within {timeout_s:.0f} s{why}. "
+                    f"Last lines of {svc.log}:\n{log_tail(svc.log)}",
+                    hint="raise FLK_STARTUP_TIMEOUT on a slow machine",
+                )
+            time.sleep(0.25)
+
+    def stop(self, key: str, timeout_s: float = 30.0) -> bool:
+        """Stop the process group recorded under `key`: SIGTERM, then SIGKILL after timeout."""
+        pid = self.pid(key)
+        path = self._pidfile(key)
+        if pid is None:
+            path.unlink(missing_ok=True)
+            return False
+        _signal_group(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while _start_time(pid) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _start_time(pid) is not None:
+            _signal_group(pid, signal.SIGKILL)
+            while _start_time(pid) is not None:
+                time.sleep(0.05)
+        path.unlink(missing_ok=True)
+        return True
+
+    def kill(self, key: str) -> bool:
+        """kill -9 the process group (a crash, for fault tests); the record is removed."""
+        pid = self.pid(key)
+        if pid is None:
+            return False
+        _signal_group(pid, signal.SIGKILL)
+        while _start_time(pid) is not None:
+            time.sleep(0.05)
+        self._pidfile(key).unlink(missing_ok=True)
+        return True
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        os.kill(pid, sig)

@@ -1,0 +1,45 @@
+"""Session fixtures: the real two-region platform, started by the project's own code."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import platform as plat
+from infra.layout import REPO_ROOT, Layout, load_layout
+
+FLK = str(Path(sys.executable).parent / "flk")
+
+
+@pytest.fixture(scope="session")
+def layout() -> Layout:
+    return load_layout()
+
+
+@pytest.fixture(scope="session")
+def platform(layout: Layout) -> Iterator[Layout]:
+    """Both regions up and healthy; stopped again at the end if this session started them."""
+    started = plat.up(layout)
+    yield layout
+    if started and not os.environ.get("FLK_KEEP_PLATFORM"):
+        plat.down(layout)
+
+
+def scratch_env(home: Path, port_base: int, regions: str = "eu-west,us-east") -> dict[str, str]:
+    """Environment for a second, independent platform instance (own home and port block)."""
+    return {
+        **os.environ,
+        "FLK_HOME": str(home),
+        "FLK_PORT_BASE": str(port_base),
+        "FLK_REGIONS": regions,
+        "PATH": os.environ.get("PATH", ""),
+    }
+
+
+@pytest.fixture()
+def repo_root() -> Path:
+    return REPO_ROOT

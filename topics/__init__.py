@@ -1,0 +1,1 @@
+"""The topic catalogue as code, applied idempotently to every region at start."""
