@@ -84,7 +84,8 @@ func TestPCSIDVectors(t *testing.T) {
 }
 
 // Each expected text was checked with Python:
-//   python3 -c 'from decimal import *; x=2.675; print(repr(float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP))))'
+//
+//	python3 -c 'from decimal import *; x=2.675; print(repr(float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP))))'
 func TestCanonicalFloat(t *testing.T) {
 	cases := []struct {
 		in   float64

@@ -1,0 +1,3 @@
+export * from "./canonical.js";
+export * from "./errors.js";
+export * from "./sign.js";
