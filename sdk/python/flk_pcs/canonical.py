@@ -20,29 +20,42 @@ _NINE_DP: Final = Decimal("1e-9")
 _CTX: Final = Context(prec=400)
 
 
+def _exact_at_9dp(s: str) -> bool:
+    """True if the repr `s` of a finite float has no digit below 1e-9 (then quantizing to 9 dp
+    is exact and the value is unchanged, since repr round-trips). Raises ValueError on
+    inf/nan, whose reprs have neither "." nor "e"."""
+    e = s.find("e")
+    if e < 0:
+        dot = s.find(".")
+        if dot < 0:
+            raise ValueError(f"a finite number is required, got {s}")
+        return len(s) - dot <= 10
+    dot = s.find(".", 0, e)
+    frac_digits = 0 if dot < 0 else e - dot - 1
+    return frac_digits - int(s[e + 1 :]) <= 9
+
+
 def round9(x: float) -> float:
     """SPEC §2.2: round to 9 decimals, half away from zero, on the shortest repr of `x`.
 
     Equals `float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP))` (property-tested
     against exactly that in tests/test_pcs_canonical.py). Requires a finite float.
     """
-    s = repr(x)
-    # Fast path: when the shortest repr has no digit below 1e-9 the quantize is exact and the
-    # result is `x` itself (repr round-trips). This is the case for every record an SDK signs,
-    # because SDKs put already-rounded values on the wire.
-    e = s.find("e")
-    if e < 0:
-        dot = s.find(".")
-        if dot < 0:  # only "inf", "-inf" and "nan" have neither "." nor "e"
-            raise ValueError(f"round9 needs a finite number, got {s}")
-        if len(s) - dot <= 10:
-            return x
-    else:
-        dot = s.find(".", 0, e)
-        frac_digits = 0 if dot < 0 else e - dot - 1
-        if frac_digits - int(s[e + 1 :]) <= 9:
-            return x
+    s = float.__repr__(x)
+    # Fast path, no Decimal: every record an SDK signs carries already-rounded values.
+    if _exact_at_9dp(s):
+        return x
     return float(Decimal(s).quantize(_NINE_DP, rounding=ROUND_HALF_UP, context=_CTX))
+
+
+def canonical_number(x: float) -> str:
+    """round9 then repr (SPEC §2.2–2.3): the text of one signed number in the payload."""
+    s = float.__repr__(x)
+    if _exact_at_9dp(s):
+        return s
+    return float.__repr__(
+        float(Decimal(s).quantize(_NINE_DP, rounding=ROUND_HALF_UP, context=_CTX))
+    )
 
 
 def format_float(x: float) -> str:
@@ -72,7 +85,7 @@ def signing_payload(
     merkle_root: str,
     epoch: int,
     shard_id: str,
-    D_hat: float,  # noqa: N803 - SPEC field name
+    D_hat: float,
     coh_star: float,
     r: float,
     budget: float,
@@ -98,18 +111,16 @@ def signing_payload(
         for name, s in (("pcs_id", pcs_id), ("merkle_root", merkle_root), ("shard_id", shard_id)):
             if not _valid_unicode(s):
                 raise MalformedError("invalid_unicode", f"{name} is not valid Unicode", name)
-    text = (
-        '{"D_hat":' + float.__repr__(round9(float(D_hat)))
-        + ',"budget":' + float.__repr__(round9(float(budget)))
-        + ',"coh_star":' + float.__repr__(round9(float(coh_star)))
-        + ',"epoch":' + int.__repr__(epoch)
-        + ',"merkle_root":' + encode_basestring_ascii(merkle_root)
-        + ',"pcs_id":' + encode_basestring_ascii(pcs_id)
-        + ',"r":' + float.__repr__(round9(float(r)))
-        + ',"shard_id":' + encode_basestring_ascii(shard_id)
-        + "}"
-    )
-    return text.encode("ascii")
+    return (
+        f'{{"D_hat":{canonical_number(float(D_hat))}'
+        f',"budget":{canonical_number(float(budget))}'
+        f',"coh_star":{canonical_number(float(coh_star))}'
+        f',"epoch":{int.__repr__(epoch)}'
+        f',"merkle_root":{encode_basestring_ascii(merkle_root)}'
+        f',"pcs_id":{encode_basestring_ascii(pcs_id)}'
+        f',"r":{canonical_number(float(r))}'
+        f',"shard_id":{encode_basestring_ascii(shard_id)}}}'
+    ).encode("ascii")
 
 
 def payload_of(pcs: Mapping[str, Any]) -> bytes:

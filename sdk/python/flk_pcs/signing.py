@@ -39,12 +39,13 @@ def b64decode_strict(text: str) -> bytes | None:
 
 def hmac_sign(secret: str, dig: bytes) -> str:
     """SPEC §2.5: HMAC-SHA256 with the UTF-8 secret over the digest, base64 (44 chars)."""
-    return b64encode(hmac.new(secret.encode("utf-8"), dig, hashlib.sha256).digest())
+    return b64encode(hmac.digest(secret.encode("utf-8"), dig, "sha256"))
 
 
 def hmac_verify(secret: bytes, dig: bytes, sig: bytes) -> bool:
     """Constant-time (SPEC §2.6). `secret` is the UTF-8 encoded secret, `sig` the raw 32 bytes."""
-    return hmac.compare_digest(hmac.new(secret, dig, hashlib.sha256).digest(), sig)
+    # hmac.digest is the one-shot C implementation: several times faster than hmac.new().
+    return hmac.compare_digest(hmac.digest(secret, dig, "sha256"), sig)
 
 
 def ed25519_public_key(seed: bytes) -> bytes:
