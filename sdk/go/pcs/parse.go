@@ -39,10 +39,7 @@ func malformed(code, field, format string, a ...any) error {
 // decodeStrict parses JSON into map[string]any / []any / string / json.Number / bool /
 // nil, refusing what SPEC §1 calls malformed but encoding/json accepts: duplicate keys,
 // nesting deeper than 32, invalid UTF-8, lone surrogate escapes, trailing data.
-//
-// With limit, a non-integer number token must be below 1e15 in magnitude (integer
-// tokens are bounded by their fields' own ranges: an epoch may reach 2^53).
-func decodeStrict(raw []byte, limit bool) (any, error) {
+func decodeStrict(raw []byte) (any, error) {
 	if !utf8.Valid(raw) {
 		return nil, malformed("invalid_unicode", "", "body is not valid UTF-8")
 	}
@@ -51,7 +48,7 @@ func decodeStrict(raw []byte, limit bool) (any, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
-	v, err := decodeValue(dec, 0, limit)
+	v, err := decodeValue(dec, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +58,7 @@ func decodeStrict(raw []byte, limit bool) (any, error) {
 	return v, nil
 }
 
-func decodeValue(dec *json.Decoder, depth int, limit bool) (any, error) {
+func decodeValue(dec *json.Decoder, depth int) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
 		return nil, malformed("malformed_json", "", "%v", err)
@@ -74,7 +71,7 @@ func decodeValue(dec *json.Decoder, depth int, limit bool) (any, error) {
 		if t == '[' {
 			arr := []any{}
 			for dec.More() {
-				v, err := decodeValue(dec, depth+1, limit)
+				v, err := decodeValue(dec, depth+1)
 				if err != nil {
 					return nil, err
 				}
@@ -95,7 +92,7 @@ func decodeValue(dec *json.Decoder, depth int, limit bool) (any, error) {
 			if _, dup := obj[k]; dup {
 				return nil, malformed("duplicate_key", k, "key appears more than once")
 			}
-			v, err := decodeValue(dec, depth+1, limit)
+			v, err := decodeValue(dec, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -108,10 +105,7 @@ func decodeValue(dec *json.Decoder, depth int, limit bool) (any, error) {
 	case json.Number:
 		f, err := strconv.ParseFloat(string(t), 64)
 		if err != nil || math.IsInf(f, 0) {
-			return nil, malformed("number_out_of_range", "", "%s does not fit a double", t)
-		}
-		if limit && !intToken.MatchString(string(t)) && math.Abs(f) >= 1e15 {
-			return nil, malformed("number_out_of_range", "", "|%s| must be below 1e15", t)
+			return nil, malformed("number_out_of_range", "", "%s does not fit a double", truncate(string(t), 40))
 		}
 		return t, nil
 	default:
@@ -120,14 +114,18 @@ func decodeValue(dec *json.Decoder, depth int, limit bool) (any, error) {
 }
 
 // checkSurrogates finds \uXXXX escapes that are lone UTF-16 surrogates, which
-// encoding/json would silently turn into U+FFFD.
+// encoding/json would silently turn into U+FFFD, and NaN/Infinity tokens.
 func checkSurrogates(raw []byte) error {
 	inStr, pendingHigh := false, false
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
 		if !inStr {
-			if c == '"' {
+			switch {
+			case c == '"':
 				inStr = true
+			case bytes.HasPrefix(raw[i:], []byte("NaN")) || bytes.HasPrefix(raw[i:], []byte("Infinity")):
+				// Python's json reads these tokens; SPEC §1 calls them malformed.
+				return malformed("non_finite_number", "", "NaN and Infinity are not numbers")
 			}
 			continue
 		}
@@ -169,7 +167,7 @@ func checkSurrogates(raw []byte) error {
 
 var (
 	hex64     = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	rfc3339   = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`)
+	rfc3339   = regexp.MustCompile(`^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$`)
 	intToken  = regexp.MustCompile(`^-?(0|[1-9]\d*)$`)
 	regimeSet = map[string]bool{RegimeSticky: true, RegimeMixed: true, RegimeNonSticky: true}
 )
@@ -187,7 +185,7 @@ func (f *fields) fail(code, name, format string, a ...any) {
 
 func (f *fields) get(name string) (any, bool) {
 	v, ok := f.obj[name]
-	if !ok || v == nil {
+	if !ok {
 		f.fail("missing_field", name, "required field is missing")
 		return nil, false
 	}
@@ -251,7 +249,7 @@ func (f *fields) float(name string) float64 {
 // ParseSigned reads only the 8 signed fields from a JSON object, with SPEC §1's rules
 // for them (integer tokens accepted for the 4 numbers; epoch must be an integer token).
 func ParseSigned(raw []byte) (Signed, error) {
-	v, err := decodeStrict(raw, false)
+	v, err := decodeStrict(raw)
 	if err != nil {
 		return Signed{}, err
 	}
@@ -268,14 +266,17 @@ func ParseSigned(raw []byte) (Signed, error) {
 	return s, f.err
 }
 
-// ParseRecord parses a PCS body and checks its structure (SPEC §1). A failure is a
-// *MalformedRecordError — what the gateway answers with 400. Values (pcs_id, sanity,
-// D̂, …) are not checked here; see Check.
+// ParseRecord parses a PCS body and checks its structure (SPEC §1) in the order of the
+// Python core (issue 3), so that the first broken rule names the same stable code: the
+// document-wide rules, the number bound, then the fields in the SPEC table's order. A
+// failure is a *MalformedRecordError — what the gateway answers with 400. A missing or
+// empty sig is not malformed (it is a 401). Values (pcs_id, sanity, D̂, …) are checked
+// by Evaluate, not here.
 func ParseRecord(raw []byte) (*Record, error) {
 	if len(raw) > MaxBodyBytes {
 		return nil, malformed("too_large", "", "body is %d bytes, over 1 MiB", len(raw))
 	}
-	v, err := decodeStrict(raw, true)
+	v, err := decodeStrict(raw)
 	if err != nil {
 		return nil, err
 	}
@@ -283,71 +284,58 @@ func ParseRecord(raw []byte) (*Record, error) {
 	if !ok {
 		return nil, malformed("not_an_object", "", "the body must be a JSON object")
 	}
+	// SPEC §1 bounds |number| < 1e15 everywhere except epoch and seed, whose own ranges
+	// reach 2^53.
+	for k, x := range obj {
+		if k == "epoch" || k == "seed" {
+			continue
+		}
+		if n, bad := outOfRange(x); bad {
+			return nil, malformed("number_out_of_range", k, "|%s| must be below 1e15", n)
+		}
+	}
 	f := &fields{obj: obj}
-	r := &Record{
-		PCSID: f.str("pcs_id"), Schema: f.str("schema"), Version: f.str("version"),
-		ShardID: f.str("shard_id"), Epoch: f.int("epoch"), Attempt: f.int("attempt"),
-		SentAt: f.str("sent_at"), Seed: f.int("seed"),
-		CohStar: f.float("coh_star"), DHat: f.float("D_hat"), R: f.float("r"), Budget: f.float("budget"),
-		Regime: f.str("regime"), MerkleRoot: f.str("merkle_root"),
+	r := &Record{}
+	if r.PCSID = f.str("pcs_id"); f.err == nil && !hex64.MatchString(r.PCSID) {
+		f.fail("invalid_pcs_id", "pcs_id", "must be 64 lowercase hex characters")
 	}
-	// A missing or empty sig is a 401 (missing_signature), not a 400.
-	if sv, ok := obj["sig"]; ok && sv != nil {
-		if s, ok := sv.(string); ok {
-			r.Sig = s
-		} else {
-			f.fail("wrong_type", "sig", "must be a string")
-		}
+	r.Schema = f.str("schema")
+	if r.Version = f.str("version"); f.err == nil && r.Version != Version {
+		f.fail("unsupported_version", "version", "%q is not %q", truncate(r.Version, 20), Version)
 	}
-	if f.err != nil {
-		return nil, f.err
-	}
-	for _, n := range []struct {
-		name string
-		v    float64
-	}{{"coh_star", r.CohStar}, {"D_hat", r.DHat}, {"r", r.R}, {"budget", r.Budget}} {
-		if math.Abs(n.v) >= 1e15 {
-			f.fail("number_out_of_range", n.name, "|%s| is not below 1e15", FormatFloat(n.v))
-		}
-	}
-	switch {
-	case !hex64.MatchString(r.PCSID):
-		f.fail("invalid_pcs_id", "pcs_id", "must be 64 lowercase hex characters, got %q", r.PCSID)
-	case r.Version != Version:
-		f.fail("unsupported_version", "version", "%q is not %q", r.Version, Version)
-	case r.ShardID == "":
+	if r.ShardID = f.str("shard_id"); f.err == nil && r.ShardID == "" {
 		f.fail("empty_string", "shard_id", "must not be empty")
-	case r.Epoch < 0 || r.Epoch >= MaxEpoch:
-		f.fail("epoch_out_of_range", "epoch", "%d is outside [0, 2^53)", r.Epoch)
-	case r.Attempt < 1:
-		f.fail("attempt_out_of_range", "attempt", "%d is below 1", r.Attempt)
-	case !validRFC3339(r.SentAt):
-		f.fail("invalid_sent_at", "sent_at", "%q is not an RFC 3339 date-time", r.SentAt)
-	case r.Seed <= -MaxEpoch || r.Seed >= MaxEpoch:
-		f.fail("seed_out_of_range", "seed", "|%d| is not below 2^53", r.Seed)
-	case !regimeSet[r.Regime]:
-		f.fail("invalid_regime", "regime", "%q is not one of sticky, mixed, non_sticky", r.Regime)
-	case r.MerkleRoot == "":
-		f.fail("empty_string", "merkle_root", "must not be empty")
-	case r.Sig != "" && !validBase64(r.Sig):
-		f.fail("invalid_signature_encoding", "sig", "not padded standard base64")
 	}
-	if sc, ok := f.get("scales"); ok {
+	if r.Epoch = f.int("epoch"); f.err == nil && (r.Epoch < 0 || r.Epoch >= MaxEpoch) {
+		f.fail("epoch_out_of_range", "epoch", "%d is outside [0, 2^53)", r.Epoch)
+	}
+	if r.Attempt = f.int("attempt"); f.err == nil && r.Attempt < 1 {
+		f.fail("attempt_out_of_range", "attempt", "%d is below 1", r.Attempt)
+	}
+	if r.SentAt = f.str("sent_at"); f.err == nil && !validRFC3339(r.SentAt) {
+		f.fail("invalid_sent_at", "sent_at", "%q is not an RFC 3339 date-time", truncate(r.SentAt, 40))
+	}
+	if r.Seed = f.int("seed"); f.err == nil && (r.Seed <= -MaxEpoch || r.Seed >= MaxEpoch) {
+		f.fail("seed_out_of_range", "seed", "|%d| is not below 2^53", r.Seed)
+	}
+	if sc, ok := f.get("scales"); ok && f.err == nil {
 		arr, ok := sc.([]any)
-		if !ok {
+		switch {
+		case !ok:
 			f.fail("wrong_type", "scales", "must be an array of integers")
-		} else if len(arr) == 0 {
+		case len(arr) == 0:
 			f.fail("empty_scales", "scales", "must not be empty")
 		}
+		r.Scales = make([]int64, 0, len(arr))
 		for _, e := range arr {
 			i, ok := asInt(e)
 			if !ok {
-				f.fail("wrong_type", "scales", "must be a non-empty array of integers")
+				f.fail("wrong_type", "scales", "must be an array of integers")
 			}
 			r.Scales = append(r.Scales, i)
 		}
 	}
-	if nj, ok := f.get("N_j"); ok {
+	if nj, ok := f.get("N_j"); ok && f.err == nil {
 		m, ok := nj.(map[string]any)
 		if !ok {
 			f.fail("wrong_type", "N_j", "must be an object of integers")
@@ -356,17 +344,21 @@ func ParseRecord(raw []byte) (*Record, error) {
 		for k, e := range m {
 			i, ok := asInt(e)
 			if !ok {
-				f.fail("wrong_type", "N_j", "value of %q must be an integer", k)
+				f.fail("wrong_type", "N_j", "value of %q must be an integer", truncate(k, 20))
 			}
 			r.NJ[k] = i
 		}
 	}
-	if vs, ok := f.get("v_star"); ok {
+	r.CohStar = f.float("coh_star")
+	r.DHat = f.float("D_hat")
+	r.R = f.float("r")
+	r.Budget = f.float("budget")
+	if vs, ok := f.get("v_star"); ok && f.err == nil {
 		arr, ok := vs.([]any)
 		if !ok {
 			f.fail("wrong_type", "v_star", "must be an array of numbers")
 		}
-		r.VStar = []float64{}
+		r.VStar = make([]float64, 0, len(arr))
 		for _, e := range arr {
 			x, ok := asFloat(e)
 			if !ok {
@@ -375,13 +367,51 @@ func ParseRecord(raw []byte) (*Record, error) {
 			r.VStar = append(r.VStar, x)
 		}
 	}
-	if ftv, present := obj["ft"]; present && ftv != nil {
+	if r.Regime = f.str("regime"); f.err == nil && !regimeSet[r.Regime] {
+		f.fail("invalid_regime", "regime", "%q is not sticky, mixed or non_sticky", truncate(r.Regime, 20))
+	}
+	if r.MerkleRoot = f.str("merkle_root"); f.err == nil && r.MerkleRoot == "" {
+		f.fail("empty_string", "merkle_root", "must not be empty")
+	}
+	if sv, present := obj["sig"]; present && f.err == nil {
+		s, ok := sv.(string)
+		switch {
+		case !ok:
+			f.fail("wrong_type", "sig", "must be a string")
+		case s != "" && !validBase64(s):
+			f.fail("invalid_signature_encoding", "sig", "must be base64 (standard alphabet, padded)")
+		}
+		r.Sig = s
+	}
+	if ftv := obj["ft"]; ftv != nil && f.err == nil {
 		r.FT = parseFT(f, ftv)
 	}
 	if f.err != nil {
 		return nil, f.err
 	}
 	return r, nil
+}
+
+// outOfRange finds the first number with |x| ≥ 1e15 in v and everything nested in it.
+func outOfRange(v any) (json.Number, bool) {
+	switch t := v.(type) {
+	case json.Number:
+		x, err := strconv.ParseFloat(string(t), 64)
+		return t, err != nil || !(math.Abs(x) < 1e15)
+	case []any:
+		for _, e := range t {
+			if n, bad := outOfRange(e); bad {
+				return n, true
+			}
+		}
+	case map[string]any:
+		for _, e := range t {
+			if n, bad := outOfRange(e); bad {
+				return n, true
+			}
+		}
+	}
+	return "", false
 }
 
 func parseFT(f *fields, v any) *FT {

@@ -1,7 +1,9 @@
 package pcs
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -60,4 +62,66 @@ func loadVectors(t *testing.T) *vectorDoc {
 		t.Fatalf("vector file format %d, this test reads format 1", doc.Format)
 	}
 	return &doc
+}
+
+type parseVector struct {
+	Name    string          `json:"name"`
+	Body    *string         `json:"body"`
+	BodyB64 *string         `json:"body_b64"`
+	Expect  json.RawMessage `json:"expect"`
+}
+
+func TestParseVectors(t *testing.T) {
+	raw, err := os.ReadFile(vectorFile(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Parse []parseVector `json:"parse"`
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Parse) == 0 {
+		t.Fatal("no parse vectors")
+	}
+	failures := 0
+	for _, v := range doc.Parse {
+		var body []byte
+		switch {
+		case v.Body != nil:
+			body = []byte(*v.Body)
+		case v.BodyB64 != nil:
+			body, err = base64.StdEncoding.DecodeString(*v.BodyB64)
+			if err != nil {
+				t.Fatalf("%s: body_b64: %v", v.Name, err)
+			}
+		default:
+			t.Fatalf("%s: no body", v.Name)
+		}
+		want := "ok"
+		var e struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(v.Expect, &e) == nil && e.Error != "" {
+			want = e.Error
+		}
+		got := "ok"
+		if _, err := ParseRecord(body); err != nil {
+			var me *MalformedRecordError
+			if !errors.As(err, &me) {
+				t.Errorf("%s: untyped error %v", v.Name, err)
+				failures++
+				continue
+			}
+			got = me.Code
+		}
+		if got != want {
+			failures++
+			t.Errorf("%s: ParseRecord gives %s, want %s", v.Name, got, want)
+		}
+	}
+	if failures > 0 {
+		t.Errorf("%d out of %d parse vectors failed", failures, len(doc.Parse))
+	}
 }
