@@ -10,24 +10,35 @@ from typing import Any
 NOTES: dict[str, str] = {
     "signing": (
         "All vectors of shared/golden/signing-vectors.json first, verbatim; then edge cases. "
-        "payload = canonical JSON of the 8 signed fields (SPEC §2); sha256 = hex of SHA-256(payload); "
-        "hmac_sig = base64(HMAC-SHA256(utf8(hmac_key), digest)); ed25519_sig = base64(Ed25519(seed, digest))."
+        "payload = canonical JSON of the 8 signed fields (SPEC §2); "
+        "sha256 = hex of SHA-256(payload); "
+        "hmac_sig = base64(HMAC-SHA256(utf8(hmac_key), digest)); "
+        "ed25519_sig = base64(Ed25519(seed, digest))."
     ),
     "pcs_id": "pcs_id = hex(SHA-256(utf8(merkle_root + '|' + decimal(epoch) + '|' + shard_id))).",
     "parse": (
         "body (text, UTF-8 encoded before parsing) or body_b64 (raw bytes). expect is 'ok' or "
-        "{'error': stable code}. Each body breaks at most one rule, so the code is unambiguous."
+        "{'error': stable code}. Each body breaks at most one rule, so the code is unambiguous. "
+        "The 1e15 bound applies to every number except epoch and seed (own 2^53 bounds). "
+        "A sig that is absent, null or empty parses (it is a 401 missing_signature)."
     ),
     "verification": (
-        "keys is a key-set document: {'tenants': {name: {'keys': [{'key_id', 'alg': 'hmac'|'ed25519', "
-        "'secret' (hmac, UTF-8 text) | 'public_key' (ed25519, base64 of 32 bytes), 'valid_from_ms', "
-        "'valid_until_ms' (exclusive; null = open)}]}}}. A key is usable when valid_from_ms <= "
-        "received_at_ms < valid_until_ms. policy is null (SPEC §3 defaults) or overrides of "
-        "tol_D, tol_coh, tol_budget, alpha, beta, gamma, base, D0, sticky_coh_min, sticky_D_max, "
-        "non_sticky_D_min. body is the PCS object; body_text is the exact bytes submitted "
-        "(body_sha256 is their SHA-256). expect: http_status, status ('accepted' | 'escalated' | "
-        "'rejected' for 400/401), accepted, escalated, reason (null if none), recomputed_D_hat "
-        "(null when the scales do not allow it), recomputed_budget, regime (both null for 400/401)."
+        "keys is a key-set document: {'tenants': {name: {'keys': [{'key_id', "
+        "'alg': 'hmac'|'ed25519', 'secret' (hmac, UTF-8 text) | 'public_key' (ed25519, base64 "
+        "of 32 bytes), 'valid_from_ms', 'valid_until_ms' (exclusive; null or absent = open)}]}}}. "
+        "A key is usable when valid_from_ms <= received_at_ms < valid_until_ms; a tenant with no "
+        "usable key gives no_valid_key, one whose usable keys all fail gives bad_signature. "
+        "policy is null (SPEC §3 defaults) or overrides of tol_D, tol_coh, tol_budget, alpha, "
+        "beta, gamma, base, D0, sticky_coh_min, sticky_D_max, non_sticky_D_min. body is the PCS "
+        "object; body_text is the exact bytes submitted (body_sha256 is their SHA-256). "
+        "expect: http_status, status ('accepted' | 'escalated' | 'rejected' for 400/401), "
+        "accepted, escalated, reason (null if none; for 400 the parse error code), "
+        "recomputed_D_hat (null unless >= 2 distinct scales, all in 1..1024, each with an N_j "
+        "entry > 0), recomputed_budget and regime (computed from the claimed values whenever "
+        "the record is authenticated; null for 400/401). Step-4 order: schema_mismatch, "
+        "pcs_id_mismatch, too_few_scales, scale_out_of_range, missing_N_j, nonpositive_N_j, "
+        "bad_merkle_root, r_out_of_range, budget_out_of_range, D_hat_out_of_range, "
+        "D_hat_mismatch, coh_star_out_of_range; then regime_mismatch, budget_mismatch."
     ),
 }
 

@@ -39,7 +39,8 @@ CONTRACT = "PCS canonical signing v1 (pre-hash HMAC, Ed25519 over digest); verif
 
 def ref_round9(x: float) -> float:
     # SPEC §2.2 verbatim; a wide context so that 1e+16 and beyond quantize without overflow.
-    return float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP, context=Context(prec=400)))
+    wide = Context(prec=400)
+    return float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP, context=wide))
 
 
 def ref_payload(pcs: dict[str, Any]) -> str:
@@ -63,7 +64,9 @@ def ref_sign(name: str, pcs: dict[str, Any], hmac_key: str, seed: bytes) -> dict
         "payload": payload,
         "sha256": dig.hex(),
         "hmac_key": hmac_key,
-        "hmac_sig": base64.b64encode(hmac.new(hmac_key.encode(), dig, hashlib.sha256).digest()).decode(),
+        "hmac_sig": base64.b64encode(
+            hmac.new(hmac_key.encode(), dig, hashlib.sha256).digest()
+        ).decode(),
         "ed25519_seed_b64": base64.b64encode(seed).decode(),
         "ed25519_pub_b64": base64.b64encode(bytes(sk.verify_key)).decode(),
         "ed25519_sig": base64.b64encode(sk.sign(dig).signature).decode(),

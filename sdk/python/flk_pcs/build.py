@@ -50,14 +50,14 @@ def build_pcs(
     epoch: int,
     shard_id: str,
     scales: Sequence[int],
-    N_j: Mapping[str, int] | Mapping[int, int],  # noqa: N803 - the SPEC's field name
+    N_j: Mapping[str, int] | Mapping[int, int],
     coh_star: float,
     r: float,
     v_star: Sequence[float] = (),
     seed: int = 0,
     attempt: int = 1,
     sent_at: str | None = None,
-    D_hat: float | None = None,  # noqa: N803
+    D_hat: float | None = None,
     regime: str | None = None,
     budget: float | None = None,
     params: VerificationParams | None = None,

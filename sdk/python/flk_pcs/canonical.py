@@ -4,13 +4,15 @@ import hashlib
 import math
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Context, Decimal
-from json.encoder import encode_basestring_ascii  # type: ignore[attr-defined]
+from json.encoder import encode_basestring_ascii
 from typing import Any, Final
 
 from .errors import MalformedError
 
 # SPEC §2.1: exactly these fields are signed; everything else in a record is not.
-SIGNED_FIELDS: Final = ("pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget")
+SIGNED_FIELDS: Final = (
+    "pcs_id", "merkle_root", "epoch", "shard_id", "D_hat", "coh_star", "r", "budget",
+)
 NUMBER_FIELDS: Final = ("D_hat", "coh_star", "r", "budget")
 
 _NINE_DP: Final = Decimal("1e-9")
@@ -69,7 +71,7 @@ def encode_string(s: str) -> str:
     This is the C accelerated encoder behind `json.dumps(ensure_ascii=True)`, which escapes
     exactly the characters the SPEC lists, with lowercase hex and surrogate pairs.
     """
-    return encode_basestring_ascii(s)  # type: ignore[no-any-return]
+    return encode_basestring_ascii(s)
 
 
 def _valid_unicode(s: str) -> bool:

@@ -7,7 +7,8 @@ Document (YAML or JSON):
       acme:
         keys:
           - {key_id: k1, alg: hmac, secret: "...", valid_from_ms: 0, valid_until_ms: 1700000000000}
-          - {key_id: k2, alg: ed25519, public_key: "<base64 of 32 bytes>", valid_from_ms: 1690000000000}
+          - {key_id: k2, alg: ed25519, public_key: "<base64, 32 bytes>",
+             valid_from_ms: 1690000000000}
 
 A key is usable for a record when `valid_from_ms <= receive stamp < valid_until_ms`
 (`valid_until_ms` absent or null = open). The version hashes a canonical serialisation in
@@ -132,7 +133,8 @@ def _key(raw: Any, where: str) -> Key:
     allowed = {"key_id", "alg", "secret", "public_key", "valid_from_ms", "valid_until_ms"}
     for name in raw:
         if name not in allowed:
-            raise KeySetError(f"{where}.{name}", f"unknown field; expected one of {sorted(allowed)}")
+            raise KeySetError(f"{where}.{name}",
+                              f"unknown field; expected one of {sorted(allowed)}")
     key_id = raw.get("key_id")
     if type(key_id) is not str or not key_id:
         raise KeySetError(f"{where}.key_id", "must be a non-empty string")

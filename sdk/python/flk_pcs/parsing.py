@@ -271,7 +271,7 @@ def _slow_record(doc: dict[str, Any]) -> PCSRecord:
     merkle_root = _nonempty(doc, "merkle_root")
     sig = doc.get("sig")
     sig_bytes = None
-    if sig is not None or "sig" in doc:
+    if sig is not None:  # absent, null and "" all mean "no signature": a 401, not a 400
         if type(sig) is not str:
             _fail("wrong_type", "sig must be a string", "sig")
         if sig:
@@ -407,10 +407,16 @@ def _fast_record(doc: dict[str, Any]) -> PCSRecord | None:
         [v for k, v in doc.items() if k not in _KNOWN_FIELDS or k == "ft"]
     ) is not None:
         return None
+    ft_value = None
+    if ft is not None:
+        try:
+            ft_value = _ft(doc)
+        except MalformedError:
+            return None
     return PCSRecord(
         pcs_id, schema, version, shard_id, epoch, attempt, sent_at, seed, tuple(scales), n_j,
         coh_star, d_hat, r, budget, tuple([float(x) for x in v_star]), regime, merkle_root,
-        sig, sig_bytes, None if ft is None else _ft(doc),
+        sig, sig_bytes, ft_value,
     )
 
 

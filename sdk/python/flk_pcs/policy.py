@@ -161,7 +161,9 @@ def _duration_ms(value: Any, field: str) -> int:
     elif type(value) is str and (m := _DURATION_RE.fullmatch(value.strip())) is not None:
         ms = int(m.group(1)) * _UNIT_MS[m.group(2)]
     else:
-        raise PolicyError(field, f"{value!r} is not a duration (milliseconds, or e.g. '14d', '36h')")
+        raise PolicyError(
+            field, f"{value!r} is not a duration (milliseconds, or e.g. '14d', '36h')"
+        )
     if ms <= 0:
         raise PolicyError(field, f"{value!r} must be > 0")
     return ms
@@ -193,9 +195,8 @@ def policy_from_mapping(doc: Any) -> Policy:
     verification, _ = _params(_mapping(top.get("verification"), "verification"),
                               VerificationParams(), "verification")
     window = _duration_ms(top.get("dedup_window", DEFAULT_DEDUP_WINDOW_MS), "dedup_window")
-    tiers = {
-        str(k): _duration_ms(v, f"tiers.{k}") for k, v in _mapping(top.get("tiers"), "tiers").items()
-    }
+    raw_tiers = _mapping(top.get("tiers"), "tiers")
+    tiers = {str(k): _duration_ms(v, f"tiers.{k}") for k, v in raw_tiers.items()}
     overrides: dict[str, dict[str, Any]] = {}
     tenants: dict[str, TenantPolicy] = {}
     for tenant, raw in _mapping(top.get("tenants"), "tenants").items():
