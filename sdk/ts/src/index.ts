@@ -4,3 +4,4 @@ export * from "./sign.js";
 export * from "./policy.js";
 export * from "./record.js";
 export * from "./verify.js";
+export * from "./client.js";
