@@ -61,3 +61,71 @@ class KeySetError(FlkPcsError):
         super().__init__(f"key set field {field!r}: {detail}")
         self.field = field
         self.detail = detail
+
+
+class ApiError(FlkPcsError):
+    """An error answer of the gateway (SPEC §4): `{"error": code, "detail": text,
+    "request_id": ...}`. Switch on `.code` (stable) or on the subclass (HTTP status)."""
+
+    retryable = False
+
+    def __init__(self, status: int, code: str, detail: str, request_id: str | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status} {code}: {detail}" if detail else f"HTTP {status} {code}")
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.request_id = request_id
+        self.retry_after = retry_after
+
+
+class BadRequest(ApiError):
+    """400: the record is malformed (never retried; fix the record)."""
+
+
+class Unauthorized(ApiError):
+    """401: unknown tenant, bad or missing signature, or a bad read token (never retried)."""
+
+
+class NotFound(ApiError):
+    """404: no such outcome or request for this tenant."""
+
+
+class PayloadTooLarge(ApiError):
+    """413: the body is over 1 MiB (never retried)."""
+
+
+class RateLimited(ApiError):
+    """429: over the tenant's rate or quota; retried after Retry-After."""
+
+    retryable = True
+
+
+class Unavailable(ApiError):
+    """5xx, e.g. 503 backpressure or WAL not acknowledged; retried, with failover."""
+
+    retryable = True
+
+
+class RequestRejected(ApiError):
+    """A pending request that ended as a rejection (400/401 decided after the fact)."""
+
+
+class TransportError(FlkPcsError):
+    """No endpoint could be reached (connection refused, reset, timed out) within the retries."""
+
+    def __init__(self, detail: str, request_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = "transport_error"
+        self.detail = detail
+        self.request_id = request_id
+
+
+class PendingTimeout(FlkPcsError):
+    """A pending request did not reach an outcome within the caller's wait."""
+
+    def __init__(self, request_id: str, waited: float) -> None:
+        super().__init__(f"request {request_id} still pending after {waited:.1f} s")
+        self.code = "pending_timeout"
+        self.request_id = request_id
+        self.waited = waited
