@@ -420,11 +420,20 @@ func (c *Client) GetRequest(ctx context.Context, requestID string) (*Outcome, er
 	var rej struct {
 		Status     Status `json:"status"`
 		HTTPStatus int    `json:"http_status"`
+		Reason     string `json:"reason"`
 		ErrorResponse
 	}
 	if json.Unmarshal(b, &rej) == nil && rej.Status == StatusRejected {
+		// The rejection's code is "error" (or the outcome's "reason"); its status is
+		// "http_status" when the record names it, else the answer's own status.
 		er := rej.ErrorResponse
 		er.StatusCode, er.Endpoint = rej.HTTPStatus, base
+		if er.StatusCode == 0 {
+			er.StatusCode = resp.StatusCode
+		}
+		if er.Code == "" {
+			er.Code = rej.Reason
+		}
 		if er.RequestID == "" {
 			er.RequestID = requestID
 		}

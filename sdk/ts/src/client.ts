@@ -367,8 +367,9 @@ export class Client {
       // #outcome reports it
     }
     if (j["status"] === "rejected") {
-      const status = typeof j["http_status"] === "number" ? j["http_status"] : 400;
-      const err = errorFor(status, { error: String(j["error"] ?? "rejected"), detail: String(j["detail"] ?? ""), request_id: requestId }, a.endpoint, null);
+      // The code is "error" (or the outcome's "reason"); the status "http_status", else the answer's.
+      const status = typeof j["http_status"] === "number" ? j["http_status"] : a.status;
+      const err = errorFor(status, { error: String(j["error"] ?? j["reason"] ?? "rejected"), detail: String(j["detail"] ?? ""), request_id: requestId }, a.endpoint, null);
       throw new RejectedError(requestId, err);
     }
     return this.#outcome(a);
