@@ -1,4 +1,5 @@
-"""The `flk` command line. Errors are printed once, here, with a hint; `--debug` shows tracebacks."""
+"""The `flk` command line. Errors are printed once, here, with a hint; `--debug` shows
+tracebacks."""
 
 from __future__ import annotations
 
@@ -51,7 +52,8 @@ def up() -> None:
 def _print_endpoints(st: dict[str, Any]) -> None:
     for name, reg in st["regions"].items():
         click.echo(f"{name}:")
-        click.echo(f"  kafka     {reg['kafka']['bootstrap']}  (cluster {reg['kafka']['cluster_id']})")
+        kafka = reg["kafka"]
+        click.echo(f"  kafka     {kafka['bootstrap']}  (cluster {kafka['cluster_id']})")
         click.echo(f"  redis     {reg['redis']['url']}")
         click.echo(f"  postgres  {reg['postgres']['dsn']}")
         click.echo(f"  s3        {reg['s3']['endpoint']}  bucket {reg['s3']['bucket']}")
@@ -113,6 +115,25 @@ def lock_jars() -> None:
     from infra import jvm
 
     click.echo(f"Wrote {jvm.write_lock(_layout())}")
+
+
+def _register_components() -> None:
+    """Subcommands owned by the components: `gateway` (gateway/cli.py) and `worker`, `replay`,
+    `tail` (streams/cli.py)."""
+    import importlib
+
+    for module in ("gateway.cli", "streams.cli"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        for command in getattr(mod, "COMMANDS", []):
+            cli.add_command(command)
+
+
+_register_components()
 
 
 def main() -> None:

@@ -57,11 +57,13 @@ def server_properties(region: Region) -> str:
 def _format(java: str, jars: Path, region: Region, config: Path) -> None:
     if (_dir(region) / "data" / "meta.properties").exists():
         return
-    # A KRaft cluster id is 16 random bytes, base64url without padding (what random-uuid prints).
+    # A KRaft cluster id is 16 random bytes, base64url without padding (what random-uuid prints);
+    # it may start with "-", hence the "--cluster-id=" form.
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     cmd = [
         java, "-cp", jvm.classpath(jars), f"-Dlog4j2.configurationFile={LOG4J}",
-        "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id, "-c", str(config),
+        "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
+        "-c", str(config),
     ]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:

@@ -105,7 +105,8 @@ class Layout:
 def load_layout(config: Config | None = None) -> Layout:
     config = config or Config()
     home = Path(config("HOME", default=str(REPO_ROOT / ".flk"))).resolve()
-    names = [n.strip() for n in config("REGIONS", default="eu-west,us-east").split(",") if n.strip()]
+    raw_regions = config("REGIONS", default="eu-west,us-east")
+    names = [n.strip() for n in raw_regions.split(",") if n.strip()]
     if len(names) < 1:
         raise ConfigError("Setting 'FLK_REGIONS' must name at least one region")
     if len(set(names)) != len(names):

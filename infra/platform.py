@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flk.errors import PlatformError
-from infra import jvm, kafka, mirror, postgres, redis, s3
+from infra import apps, jvm, kafka, mirror, postgres, redis, s3
 from infra.layout import Layout, Region
 from infra.procs import Service, Supervisor
 from topics import apply as topics_apply
@@ -74,6 +72,7 @@ def up(layout: Layout, progress: Progress = _quiet) -> list[str]:
                     f"reconfigured {len(report.reconfigured)}, grown {len(report.grown)}"
                 )
         _start_all(sup, mirrors(layout, java, jars), layout.startup_timeout_s, started, progress)
+        _start_all(sup, apps.services(layout), layout.startup_timeout_s, started, progress)
     except BaseException:
         for key in reversed(started):
             sup.stop(key)
@@ -86,17 +85,16 @@ def _start_all(
     progress: Progress,
 ) -> None:  # fmt: skip
     """Launch all, then wait for each: the JVMs warm up in parallel."""
-    launched: list[tuple[Service, subprocess.Popen[bytes]]] = []
+    launched: list[Service] = []
     for svc in services:
-        proc = sup.launch(svc)
-        if proc is not None:
+        if sup.launch(svc) is not None:
             started.append(svc.key)
-            launched.append((svc, proc))
+            launched.append(svc)
             progress(f"starting {svc.label}")
     t0 = time.monotonic()
-    for svc, proc in launched:
+    for svc in launched:
         remaining = max(1.0, timeout_s - (time.monotonic() - t0))
-        sup.wait_healthy(svc, proc, remaining)
+        sup.wait_healthy(svc, remaining)
         progress(f"{svc.label} healthy ({time.monotonic() - t0:.1f} s)")
 
 
@@ -175,6 +173,11 @@ def _probe(fn: Callable[[], Any]) -> tuple[bool, Any, str | None]:
         return False, None, f"{type(exc).__name__}: {exc}"[:300]
 
 
+def _lag(region: Region, source: Region) -> int | None:
+    _, age, _ = _probe(lambda: mirror.heartbeat_age_ms(region, source))
+    return age  # type: ignore[no-any-return]
+
+
 def _proc(sup: Supervisor, region: Region, name: str) -> dict[str, Any]:
     key = f"{region.name}-{name}"
     return {"pid": sup.pid(key), "log": str(region.log_dir / f"{name}.log")}
@@ -199,8 +202,7 @@ def _region_status(layout: Layout, region: Region, sup: Supervisor) -> dict[str,
     if len(layout.regions) > 1:
         lag: dict[str, int | None] = {}
         for src in layout.others(region):
-            _, age, _ = _probe(lambda src=src: mirror.heartbeat_age_ms(region, src))
-            lag[f"{src.name}->{region.name}"] = age
+            lag[f"{src.name}->{region.name}"] = _lag(region, src)
         proc = _proc(sup, region, "mirror")
         # Healthy = running and heartbeats from every source arrive within 30 s.
         fresh = all(v is not None and v < 30_000 for v in lag.values())

@@ -65,13 +65,6 @@ def _initdb(data: Path, user: str | None) -> None:
         return
     data.mkdir(parents=True, exist_ok=True, mode=0o700)
     _chown(data, user)
-    # The server user must be able to reach its data directory through every parent.
-    for parent in data.parents:
-        if parent == Path("/"):
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o011)
     proc = subprocess.run(
         [str(bin_dir() / "initdb"), "-D", str(data), "-U", DB_USER, "--auth=trust",
          "-E", "UTF8", "--locale=C", "--no-instructions"],
@@ -81,9 +74,24 @@ def _initdb(data: Path, user: str | None) -> None:
         raise PlatformError(f"initdb for {data} failed:\n{proc.stdout}{proc.stderr}")
 
 
+def _traversable(data: Path, user: str | None) -> None:
+    """The server user must reach its data directory through every parent (checked at each
+    start: tools such as pytest reset the mode of their temporary roots)."""
+    if user is None:
+        return
+    for parent in data.parents:
+        if parent == Path("/"):
+            break
+        mode = parent.stat().st_mode
+        if not mode & 0o001:
+            parent.chmod(mode | 0o011)
+
+
 def service(region: Region) -> Service:
     user = _run_as()
     data = region.data_dir / "postgres"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    _traversable(data, user)
     _initdb(data, user)
     argv = [
         str(bin_dir() / "postgres"), "-D", str(data), "-p", str(region.port(POSTGRES)),

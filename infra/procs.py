@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from pathlib import Path
 
 from flk.errors import PlatformError, PortInUseError
 from infra import ports
+
+_REPO_ROOT = Path(__file__).resolve().parents[1]
 
 HealthCheck = Callable[[], bool]
 
@@ -101,52 +104,50 @@ class Supervisor:
             if not ports.is_free(port):
                 raise PortInUseError(port, svc.label, ports.holder(port))
 
-    def launch(self, svc: Service) -> subprocess.Popen[bytes] | None:
-        """Start `svc` detached unless it already runs (then None); does not wait."""
+    def launch(self, svc: Service) -> int | None:
+        """Start `svc` detached unless it already runs (then None); does not wait. The pid."""
         if self.pid(svc.key) is not None:
             return None
         self.check_ports(svc)
         svc.log.parent.mkdir(parents=True, exist_ok=True)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **(svc.env or {})}
         with svc.log.open("ab") as log:
             log.write(f"\n=== flk: starting {svc.label} at {time.ctime()} ===\n".encode())
-            log.flush()
-            try:
-                proc = subprocess.Popen(
-                    svc.argv,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=svc.cwd,
-                    env=env,
-                    start_new_session=True,
-                    user=svc.user,
-                )
-            except OSError as exc:
-                raise PlatformError(f"Could not start {svc.label}: {exc}") from None
+        spec = {
+            "argv": svc.argv,
+            "log": str(svc.log),
+            "cwd": str(svc.cwd) if svc.cwd else None,
+            "env": {**os.environ, **(svc.env or {})},
+            "user": svc.user,
+        }
+        launcher = subprocess.run(
+            [sys.executable, "-m", "infra.spawn", json.dumps(spec)],
+            capture_output=True, text=True, check=False, cwd=str(_REPO_ROOT),
+        )  # fmt: skip
+        if launcher.returncode != 0 or not launcher.stdout.strip().isdigit():
+            why = launcher.stderr.strip().splitlines()[-1:] or ["no output"]
+            raise PlatformError(f"Could not start {svc.label}: {why[0]}")
+        pid = int(launcher.stdout.strip())
         self._pidfile(svc.key).write_text(
-            json.dumps({"pid": proc.pid, "start_time": _start_time(proc.pid), "log": str(svc.log)})
+            json.dumps({"pid": pid, "start_time": _start_time(pid), "log": str(svc.log)})
         )
-        return proc
+        return pid
 
     def start(self, svc: Service, timeout_s: float) -> bool:
         """Start `svc` unless it already runs; wait until healthy. True if it was started."""
-        proc = self.launch(svc)
-        if proc is None:
+        if self.launch(svc) is None:
             return False
-        self.wait_healthy(svc, proc, timeout_s)
+        self.wait_healthy(svc, timeout_s)
         return True
 
-    def wait_healthy(self, svc: Service, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    def wait_healthy(self, svc: Service, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         last_error = ""
         while True:
-            code = proc.poll()
-            if code is not None:
+            if self.pid(svc.key) is None:
                 self._pidfile(svc.key).unlink(missing_ok=True)
                 raise PlatformError(
-                    f"{svc.label} exited with code {code} while starting. "
+                    f"{svc.label} exited while starting. "
                     f"Last lines of {svc.log}:\n{log_tail(svc.log)}"
                 )
             try:

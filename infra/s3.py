@@ -106,9 +106,11 @@ def client(layout: Layout, region: Region) -> Any:
         aws_secret_access_key=creds["secret_key"],
         region_name="us-east-1",
         config=BotoConfig(
-            connect_timeout=2, read_timeout=5, retries={"max_attempts": 1},
+            connect_timeout=2,
+            read_timeout=5,
+            retries={"max_attempts": 1},
             s3={"addressing_style": "path"},
-        ),  # fmt: skip
+        ),
     )
 
 

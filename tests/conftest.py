@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,6 +40,15 @@ def scratch_env(home: Path, port_base: int, regions: str = "eu-west,us-east") ->
         "FLK_REGIONS": regions,
         "PATH": os.environ.get("PATH", ""),
     }
+
+
+@pytest.fixture()
+def scratch_home() -> Iterator[Path]:
+    """A home for a second platform instance, outside pytest's private temporary root (the
+    PostgreSQL server runs as its own user and must be able to reach it)."""
+    home = Path(tempfile.mkdtemp(prefix="flk-test-"))
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture()

@@ -13,6 +13,7 @@ from confluent_kafka.admin import (
     ConfigResource,
     NewPartitions,
     NewTopic,
+    TopicMetadata,
 )
 
 from flk.errors import FlkError
@@ -83,12 +84,12 @@ def apply(admin: AdminClient, specs: list[TopicSpec], timeout: float = 30.0) -> 
     return report
 
 
-def _check_partitions(specs: list[TopicSpec], existing: dict[str, object]) -> None:
+def _check_partitions(specs: list[TopicSpec], existing: dict[str, TopicMetadata]) -> None:
     for s in specs:
         meta = existing.get(s.name)
         if meta is None:
             continue
-        have = len(meta.partitions)  # type: ignore[attr-defined]
+        have = len(meta.partitions)
         if have == s.partitions:
             continue
         if s.co_partitioned:
