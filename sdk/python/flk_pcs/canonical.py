@@ -23,41 +23,60 @@ _CTX: Final = Context(prec=400)
 
 
 def _exact_at_9dp(s: str) -> bool:
-    """True if the repr `s` of a finite float has no digit below 1e-9 (then quantizing to 9 dp
-    is exact and the value is unchanged, since repr round-trips). Raises ValueError on
-    inf/nan, whose reprs have neither "." nor "e"."""
+    """True when the repr `s` has no digit below 1e-9: the quantize is then exact and the
+    value unchanged, since repr round-trips. Every record an SDK signs is in this case (SDKs
+    put rounded values on the wire), so the hot path never reaches Decimal."""
     e = s.find("e")
     if e < 0:
         dot = s.find(".")
-        if dot < 0:
+        if dot < 0:  # only "inf", "-inf" and "nan" have neither "." nor "e"
             raise ValueError(f"a finite number is required, got {s}")
-        return len(s) - dot <= 10
+        return len(s) - dot <= 10  # positional, at most 9 fraction digits
     dot = s.find(".", 0, e)
     frac_digits = 0 if dot < 0 else e - dot - 1
     return frac_digits - int(s[e + 1 :]) <= 9
 
 
+def _quantize(s: str) -> float:
+    """round9 of the float whose repr is `s`, when `s` has digits below 1e-9.
+
+    Positional reprs (the computed D̂ and budget, |x| in [1e-4, 1e16)) are rounded on the
+    digit string: the first dropped digit decides (half up = away from zero, on the decimal
+    text), and float() of a decimal string is correctly rounded, like float() of the Decimal.
+    Exponent forms take the SPEC's Decimal formula itself.
+    """
+    if "e" not in s:
+        dot = s.index(".")
+        cut = dot + 10
+        if s[cut] < "5":
+            return float(s[:cut])
+        neg = s[0] == "-"
+        digits = s[neg:dot] + s[dot + 1 : cut]
+        return float(f"{'-' if neg else ''}{int(digits) + 1}e-9")
+    return float(Decimal(s).quantize(_NINE_DP, rounding=ROUND_HALF_UP, context=_CTX))
+
+
 def round9(x: float) -> float:
     """SPEC §2.2: round to 9 decimals, half away from zero, on the shortest repr of `x`.
 
-    Equals `float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP))` (property-tested
-    against exactly that in tests/test_pcs_canonical.py). Requires a finite float.
+    Equals `float(Decimal(repr(x)).quantize(Decimal("1e-9"), ROUND_HALF_UP))`
+    (property-tested against exactly that in tests/test_pcs_canonical.py), with a fast path
+    that skips Decimal when nothing needs rounding. Requires a finite float.
     """
     s = float.__repr__(x)
-    # Fast path, no Decimal: every record an SDK signs carries already-rounded values.
-    if _exact_at_9dp(s):
-        return x
-    return float(Decimal(s).quantize(_NINE_DP, rounding=ROUND_HALF_UP, context=_CTX))
+    return x if _exact_at_9dp(s) else _quantize(s)
 
 
 def canonical_number(x: float) -> str:
     """round9 then repr (SPEC §2.2–2.3): the text of one signed number in the payload."""
     s = float.__repr__(x)
-    if _exact_at_9dp(s):
-        return s
-    return float.__repr__(
-        float(Decimal(s).quantize(_NINE_DP, rounding=ROUND_HALF_UP, context=_CTX))
-    )
+    return s if _exact_at_9dp(s) else float.__repr__(_quantize(s))
+
+
+def round9_decimal(x: float) -> float:
+    """The SPEC's formula itself, with a context wide enough for every double (the default
+    28 digits overflow for |x| ≥ 1e19). Slow; kept as the reference for tests and tools."""
+    return float(Decimal(repr(x)).quantize(_NINE_DP, rounding=ROUND_HALF_UP, context=_CTX))
 
 
 def format_float(x: float) -> str:

@@ -17,7 +17,7 @@ import re
 from typing import Final, NamedTuple
 
 from .canonical import compute_pcs_id, round9
-from .dhat import recompute_d_hat
+from .dhat import d_hat_from_counts
 from .errors import MalformedError
 from .keyset import KeySet, SignatureCheck
 from .outcome import Outcome
@@ -67,19 +67,16 @@ def expected_budget(d_hat: float, coh_star: float, r: float, p: VerificationPara
     return round9(min(1.0, max(0.0, b)))
 
 
-def _scales_problem(record: PCSRecord) -> str | None:
-    scales = record.scales
+def _scales_problem(scales: tuple[int, ...], counts: list[int | None]) -> str | None:
     if len(set(scales)) < 2:
         return "too_few_scales"
     for s in scales:
         if not 1 <= s <= _MAX_SCALE:
             return "scale_out_of_range"
-    n_j = record.N_j
-    for s in scales:
-        n = n_j.get(str(s))
-        if n is None:
-            return "missing_N_j"
-        if n <= 0:
+    if None in counts:
+        return "missing_N_j"
+    for n in counts:
+        if n <= 0:  # type: ignore[operator]  # None excluded just above
             return "nonpositive_N_j"
     return None
 
@@ -90,8 +87,11 @@ def decide(record: PCSRecord, params: VerificationParams) -> Decision:
     recomputed_D_hat is reported whenever the scales and N_j allow it (whatever the reason);
     recomputed_budget and regime always (they only need the claimed, finite values).
     """
-    scales_problem = _scales_problem(record)
-    d_hat_re = None if scales_problem else recompute_d_hat(record.scales, record.N_j)
+    scales = record.scales
+    n_j = record.N_j
+    counts = [n_j.get(str(s)) for s in scales]
+    scales_problem = _scales_problem(scales, counts)
+    d_hat_re = None if scales_problem else d_hat_from_counts(scales, counts)  # type: ignore[arg-type]
     d_hat, coh_star = record.D_hat, record.coh_star
     budget_re = expected_budget(d_hat, coh_star, record.r, params)
     regime_re = expected_regime(d_hat, coh_star, params)

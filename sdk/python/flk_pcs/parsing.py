@@ -99,6 +99,13 @@ def _check_numbers(doc: dict[str, Any]) -> None:
         _fail("number_out_of_range", f"|{text}| must be < 1e15 (epoch and seed excepted)")
 
 
+# Built once: json.loads(text, **hooks) would construct a decoder and scanner per call.
+_EXACT_DECODER: Final = json.JSONDecoder(
+    object_pairs_hook=_duplicate_check, parse_constant=_constant
+)
+_FAST_DECODER: Final = json.JSONDecoder(parse_constant=_constant)
+
+
 def _load_json(body: bytes) -> dict[str, Any]:
     """Raw bytes → JSON object, enforcing the document-wide rules of SPEC §1 (except the
     number bound, which record_from_object checks while it looks at the fields anyway).
@@ -113,7 +120,7 @@ def _load_json(body: bytes) -> dict[str, Any]:
     except UnicodeDecodeError as exc:
         _fail("invalid_unicode", f"body is not valid UTF-8 at byte {exc.start}")
     try:
-        doc = json.loads(text, object_pairs_hook=_duplicate_check, parse_constant=_constant)
+        doc = _EXACT_DECODER.decode(text)
     except json.JSONDecodeError as exc:
         _fail("malformed_json", f"{exc.msg} at line {exc.lineno} column {exc.colno}")
     except RecursionError:
@@ -288,23 +295,38 @@ def _slow_record(doc: dict[str, Any]) -> PCSRecord:
     )
 
 
-_MONTH_DAYS: Final = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+# The fast path's date-time check, ranges included: day 29 and 30 in every month but February,
+# 31 in the 31-day months. 29 February (leap years) takes the exact path, _sent_at.
+_RFC3339_FAST_RE: Final = re.compile(
+    r"\d{4}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    r"|(?:0[13578]|1[02])-31)[Tt](?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)(?:\.\d+)?"
+    r"(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)",
+    re.ASCII,
+)
+_INT: Final = frozenset({int})
+_NUMBER: Final = frozenset({int, float})
 
 
-def _sent_at_ok(v: str) -> bool:
-    m = _RFC3339_RE.fullmatch(v)
-    if m is None:
-        return False
-    g = m.groups()
-    month, day = int(g[1]), int(g[2])
-    return (
-        1 <= month <= 12
-        and 1 <= day <= _MONTH_DAYS[month]  # Feb 29 takes the exact (leap-year) path
-        and int(g[3]) <= 23
-        and int(g[4]) <= 59
-        and int(g[5]) <= 60
-        and (g[6] is None or (int(g[6]) <= 23 and int(g[7]) <= 59))
+_FT_KEYS: Final = frozenset({"outbox_seq", "degraded", "fallbacks", "clock_skew_ms"})
+_STR: Final = frozenset({str})
+
+
+def _ft_fast(ft: Any) -> FaultTolerance | None:
+    """`_ft` as one conjunction, bounds included; None if anything might be wrong."""
+    if type(ft) is not dict:
+        return None
+    seq, degraded, fallbacks, skew = (
+        ft.get("outbox_seq"), ft.get("degraded"), ft.get("fallbacks"), ft.get("clock_skew_ms"),
     )
+    if not (
+        (seq is None or (type(seq) is int and -_INT_LIMIT < seq < _INT_LIMIT))
+        and (degraded is None or type(degraded) is bool)
+        and (fallbacks is None or (type(fallbacks) is list and set(map(type, fallbacks)) <= _STR))
+        and (skew is None or (type(skew) is int and -_INT_LIMIT < skew < _INT_LIMIT))
+        and (ft.keys() <= _FT_KEYS or _bad_number(list(ft.values())) is None)
+    ):
+        return None
+    return FaultTolerance(seq, degraded, None if fallbacks is None else tuple(fallbacks), skew)
 
 
 def _fast_record(doc: dict[str, Any]) -> PCSRecord | None:
@@ -343,16 +365,16 @@ def _fast_record(doc: dict[str, Any]) -> PCSRecord | None:
         and type(attempt) is int
         and attempt >= 1
         and type(sent_at) is str
-        and _sent_at_ok(sent_at)
+        and _RFC3339_FAST_RE.fullmatch(sent_at) is not None
         and type(seed) is int
         and -_SEED_LIMIT < seed < _SEED_LIMIT
         and type(scales) is list
         and scales
-        and all(type(x) is int for x in scales)
+        and set(map(type, scales)) <= _INT
         and type(n_j) is dict
-        and all(type(x) is int for x in n_j.values())
+        and set(map(type, n_j.values())) <= _INT
         and type(v_star) is list
-        and all(type(x) is float or type(x) is int for x in v_star)
+        and set(map(type, v_star)) <= _NUMBER
         and type(regime) is str
         and regime in REGIMES
         and type(merkle_root) is str
@@ -401,21 +423,20 @@ def _fast_record(doc: dict[str, Any]) -> PCSRecord | None:
                 return None
         else:
             sig = None
-    ft = doc.get("ft")
-    # Numbers in `ft` and in unknown extra fields (17 fields are required).
-    if len(doc) > 17 and _bad_number(
-        [v for k, v in doc.items() if k not in _KNOWN_FIELDS or k == "ft"]
+    # Numbers in unknown extra fields (the known ones were bounded above, ft just below).
+    if not doc.keys() <= _KNOWN_FIELDS and _bad_number(
+        [v for k, v in doc.items() if k not in _KNOWN_FIELDS]
     ) is not None:
         return None
+    ft = doc.get("ft")
     ft_value = None
     if ft is not None:
-        try:
-            ft_value = _ft(doc)
-        except MalformedError:
+        ft_value = _ft_fast(ft)
+        if ft_value is None:
             return None
     return PCSRecord(
         pcs_id, schema, version, shard_id, epoch, attempt, sent_at, seed, tuple(scales), n_j,
-        coh_star, d_hat, r, budget, tuple([float(x) for x in v_star]), regime, merkle_root,
+        coh_star, d_hat, r, budget, tuple(map(float, v_star)), regime, merkle_root,
         sig, sig_bytes, ft_value,
     )
 
@@ -429,6 +450,46 @@ def record_from_object(doc: dict[str, Any]) -> PCSRecord:
     return record
 
 
+# Duplicate keys without the per-object hook (the hook costs more than the rest of the
+# document-wide checks together). Every key token ends in `"` then optional whitespace then
+# `:`. If no key has whitespace before its colon, text.count('":') = (key tokens) + (such pairs
+# inside strings) ≥ key tokens ≥ keys kept by json.loads, with equality throughout only when
+# nothing was dropped, i.e. no duplicates. Any doubt sends the body to the exact path.
+_WS_BEFORE_COLON_RE: Final = re.compile(r'"[ \t\n\r]+:')
+
+
+def _fast_parse(body: bytes) -> PCSRecord | None:
+    """The whole of `parse` for the common, clean body; None means "use the exact path",
+    never "malformed". Returns exactly what the exact path would."""
+    if len(body) > MAX_BODY_BYTES:
+        return None
+    try:
+        text = body.decode("utf-8")
+        doc = _FAST_DECODER.decode(text)
+    except (ValueError, RecursionError, MalformedError):  # UnicodeDecodeError is a ValueError
+        return None
+    if (
+        type(doc) is not dict
+        or text.count("{") + text.count("[") > MAX_DEPTH
+        or ("\\u" in text and _SURROGATE_ESCAPE_RE.search(text) is not None)
+        or not doc.keys() <= _KNOWN_FIELDS  # extras may hold objects whose keys we'd not count
+    ):
+        return None
+    record = _fast_record(doc)
+    if record is None:
+        return None
+    ft = doc.get("ft")
+    keys = len(doc) + len(record.N_j) + (len(ft) if type(ft) is dict else 0)
+    # Lists in a record accepted by _fast_record hold only numbers or strings, so doc, N_j and
+    # ft are the only objects, unless ft has unknown members (then the count cannot match).
+    if text.count('":') != keys or _WS_BEFORE_COLON_RE.search(text) is not None:
+        return None
+    return record
+
+
 def parse(body: bytes) -> PCSRecord:
     """Raw request bytes → PCSRecord; raises only MalformedError (SPEC §1, HTTP 400)."""
-    return record_from_object(_load_json(body))
+    record = _fast_parse(body)
+    if record is None:
+        record = record_from_object(_load_json(body))
+    return record

@@ -27,12 +27,12 @@ def b64encode(raw: bytes) -> str:
 def b64decode_strict(text: str) -> bytes | None:
     """Standard alphabet, padded (SPEC §1 `sig`); None if `text` is not exactly that."""
     try:
-        raw = base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
+        raw = binascii.a2b_base64(text, strict_mode=True)
+    except (binascii.Error, ValueError):  # ValueError: non-ASCII text
         return None
-    # b64decode(validate=True) still accepts non-canonical trailing bits; re-encoding pins the
-    # one spelling so that a signature has exactly one accepted text form.
-    if base64.b64encode(raw).decode("ascii") != text:
+    # strict_mode still accepts non-zero trailing bits ("QR==" decodes like "QQ=="); re-encoding
+    # pins the one spelling, so a signature has exactly one accepted text form.
+    if binascii.b2a_base64(raw, newline=False) != text.encode("ascii"):
         return None
     return raw
 

@@ -38,7 +38,10 @@ def shortest_digits(x: float) -> tuple[str, int]:
         fits = [c for c in (rounded - step, rounded, rounded + step)
                 if c > 0 and float(c) == abs(x)]
         if fits:
-            best = min(fits, key=lambda c: abs(c - exact))
+            # Nearest first; of two equally near, the even last digit (as repr, Go's
+            # strconv and ECMAScript's Number::toString do): 562949953421312.75 → "…312.8".
+            best = min(fits, key=lambda c: (abs(c - exact), int(c.normalize().as_tuple()
+                                                                 .digits[-1]) % 2))
             _sign, digits, exp = best.normalize().as_tuple()
             text = "".join(map(str, digits))
             return text, exp + len(text)  # type: ignore[operator]

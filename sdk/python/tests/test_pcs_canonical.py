@@ -185,3 +185,18 @@ def test_payload_of_names_a_missing_field() -> None:
 )
 def test_strict_base64(text: str, ok: bool) -> None:
     assert (b64decode_strict(text) is not None) is ok
+
+
+@pytest.mark.parametrize(
+    ("x", "text"),
+    [
+        (562949953421312.75, "562949953421312.8"),  # two nearest 16-digit values: the even one
+        (2.0**-24, "5.960464477539063e-08"),  # a power of two: the lopsided interval
+        (1e-05, "1e-05"),
+        (0.0001, "0.0001"),
+        (1e16, "1e+16"),
+        (5e-324, "5e-324"),
+    ],
+)
+def test_printing_edge_cases(x: float, text: str) -> None:
+    assert repr(x) == text == ref.format_float(x)

@@ -212,3 +212,42 @@ def test_fuzz_structured_objects(over: dict[str, Any]) -> None:
         parse(body)
     except MalformedError:
         pass
+
+
+# --- the hook-free duplicate-key check of the fast path ------------------------------------
+
+_GOOD = next(x for x in VECTORS["parse"] if x["name"] == "ok-signed")["body"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _GOOD[:-1] + ',"epoch":7}',
+        _GOOD.replace('"N_j":{', '"N_j":{"2":4,'),
+        # A `":` inside a string adds one to the text's count; a duplicate takes one from the
+        # parsed keys: the counts still differ, the exact path finds the duplicate.
+        _GOOD.replace('"shard-a"', '"x\\":y"')[:-1] + ',"epoch":7}',
+        # Whitespace before a colon hides a key from the count: exact path.
+        _GOOD.replace('"epoch":', '"epoch" :')[:-1] + ',"seed":42}',
+        _GOOD[:-1] + ',"ft":{"degraded":true,"degraded":false}}',
+    ],
+)
+def test_duplicates_are_never_missed(body: str) -> None:
+    with pytest.raises(MalformedError) as info:
+        parse(body.encode())
+    assert info.value.code == "duplicate_key"
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(sorted(json.loads(_GOOD))), st.sampled_from(["", " ", "\n"]),
+       st.booleans())
+def test_injected_duplicate_anywhere(field: str, ws: str, quote_in_string: bool) -> None:
+    doc = json.loads(_GOOD)
+    text = json.dumps(doc, separators=(",", ":"))
+    if quote_in_string:
+        text = text.replace('"shard-a"', '"a\\":b"')
+    dup = f'"{field}"{ws}:{json.dumps(doc[field], separators=(",", ":"))}'
+    body = text[:-1] + "," + dup + "}"
+    with pytest.raises(MalformedError) as info:
+        parse(body.encode())
+    assert info.value.code == "duplicate_key"
