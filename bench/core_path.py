@@ -13,7 +13,9 @@ the median pass is reported too. Results go to bench/results/core_path.json and 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import os
 import platform
 import random
 import re
@@ -90,6 +92,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
+    load_at_start = os.getloadavg()
     rng = random.Random(3)
     hmac_bodies = make_records(args.records, HmacSigner(SECRET), rng)
     ed_bodies = make_records(args.records, Ed25519Signer(SEED), rng)
@@ -108,6 +111,9 @@ def main() -> None:
     assert all(verify_signature(r, keyset, "e", stamp).ok for r in ed_records[:50])
 
     cases: dict[str, tuple[Callable[[Any], object], Sequence[Any]]] = {
+        # Reference points for the machine's speed: the stdlib alone on the same bodies.
+        "ref_json_loads_only": (json.loads, hmac_bodies),
+        "ref_sha256_body_only": (lambda b: hashlib.sha256(b).hexdigest(), hmac_bodies),
         "parse": (parse, hmac_bodies),
         "canonical_payload_sha256": (lambda r: digest(r.payload()), hmac_records),
         "hmac_verify": (lambda r: verify_signature(r, keyset, "h", stamp), hmac_records),
@@ -127,7 +133,8 @@ def main() -> None:
         "command": f".venv/bin/python bench/core_path.py --records {args.records} "
                    f"--repeat {args.repeat}",
         "cpu_model": cpu_model(),
-        "cpu_count": __import__("os").cpu_count(),
+        "cpu_count": os.cpu_count(),
+        "load_average_at_start": [round(x, 2) for x in load_at_start],
         "python": platform.python_version(),
         "records": args.records,
         "repeat": args.repeat,
@@ -143,6 +150,8 @@ def main() -> None:
 
 
 def write_doc(report: dict[str, Any]) -> None:
+    core = report["results"]["core_path_hmac"]["us_per_record_best"]
+    verdict = "met" if core <= 30 else f"not met on this machine ({core} µs)"
     rows = "\n".join(
         f"| {name} | {r['us_per_record_best']} | {r['us_per_record_median']} |"
         for name, r in report["results"].items()
@@ -152,10 +161,11 @@ def write_doc(report: dict[str, Any]) -> None:
 
 Command (from the repository root): `{report['command']}`
 
-Machine: {report['cpu_model']}, {report['cpu_count']} CPUs, Python {report['python']};
-{report['records']} distinct signed records (mean body {report['mean_body_bytes']} bytes),
-best and median of {report['repeat']} passes. Target: core path ≤ 30 µs/record for HMAC
-records.
+Machine: {report['cpu_model']}, {report['cpu_count']} CPUs (shared with other work; load
+average {report['load_average_at_start']} at the start), Python {report['python']};
+{report['records']} distinct signed records (4–8 scales, mean body {report['mean_body_bytes']}
+bytes), best and median of {report['repeat']} passes. Target: core path ≤ 30 µs/record for
+HMAC records — {verdict}.
 
 | step | µs/record (best) | µs/record (median) |
 |---|---|---|
@@ -163,7 +173,14 @@ records.
 
 `core_path_*` is `flk_pcs.evaluate`: strict parse (SPEC §1), canonical payload, SHA-256,
 signature check against the key set (SPEC §2), the SPEC §3 engine, and the Outcome value with
-the body's SHA-256. Raw results: `bench/results/core_path.json`.
+the body's SHA-256. `ref_*` rows are the standard library alone on the same bodies, to scale
+the figures to another machine. Raw results: `bench/results/core_path.json`.
+
+Where the time goes: `json` decoding is about a fifth of the HMAC path and the rest is spread
+over many small Python steps (field checks, four float reprs, D̂ over up to 28 pairs, two
+9-place roundings). The fast paths (no per-object hook, Decimal only for exponent-form values,
+a single conjunction for the field rules) fall back to the exact code whenever in doubt, and
+tests pin that both give the same answer.
 {END}"""
     text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
     if START in text and END in text:

@@ -132,14 +132,22 @@ def signing_payload(
         for name, s in (("pcs_id", pcs_id), ("merkle_root", merkle_root), ("shard_id", shard_id)):
             if not _valid_unicode(s):
                 raise MalformedError("invalid_unicode", f"{name} is not valid Unicode", name)
+    return _payload(pcs_id, merkle_root, epoch, shard_id, float(D_hat), float(coh_star),
+                    float(r), float(budget))
+
+
+def _payload(pcs_id: str, merkle_root: str, epoch: int, shard_id: str, D_hat: float,
+             coh_star: float, r: float, budget: float) -> bytes:
+    """signing_payload without the argument checks, for callers that hold a parsed record
+    (types and Unicode already enforced by the parser)."""
     return (
-        f'{{"D_hat":{canonical_number(float(D_hat))}'
-        f',"budget":{canonical_number(float(budget))}'
-        f',"coh_star":{canonical_number(float(coh_star))}'
+        f'{{"D_hat":{canonical_number(D_hat)}'
+        f',"budget":{canonical_number(budget)}'
+        f',"coh_star":{canonical_number(coh_star)}'
         f',"epoch":{int.__repr__(epoch)}'
         f',"merkle_root":{encode_basestring_ascii(merkle_root)}'
         f',"pcs_id":{encode_basestring_ascii(pcs_id)}'
-        f',"r":{canonical_number(float(r))}'
+        f',"r":{canonical_number(r)}'
         f',"shard_id":{encode_basestring_ascii(shard_id)}}}'
     ).encode("ascii")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +31,7 @@ from nacl.signing import VerifyKey
 
 from ._doc import canonical_json, load_yaml, read_document, sha256_hex
 from .errors import KeySetError
-from .signing import ED25519_SIG_LEN, HMAC_SIG_LEN, Alg, ed25519_verify, hmac_verify
+from .signing import ED25519_SIG_LEN, HMAC_SIG_LEN, Alg, ed25519_verify
 
 KEYSET_FORMAT: Final = 1
 
@@ -54,7 +55,10 @@ class Key:
     def verify(self, dig: bytes, sig: bytes) -> bool:
         if self.alg == "hmac":
             assert self.secret is not None
-            return len(sig) == HMAC_SIG_LEN and hmac_verify(self.secret, dig, sig)
+            # hmac.digest is the one-shot C implementation; compare_digest is constant-time.
+            return len(sig) == HMAC_SIG_LEN and hmac.compare_digest(
+                hmac.digest(self.secret, dig, "sha256"), sig
+            )
         assert self._verify_key is not None
         return len(sig) == ED25519_SIG_LEN and ed25519_verify(self._verify_key, dig, sig)
 
@@ -102,7 +106,8 @@ class KeySet:
             return SignatureCheck(False, "missing_signature", None)
         usable = False
         for key in keys:
-            if key.usable_at(stamp_ms):
+            until = key.valid_until_ms
+            if key.valid_from_ms <= stamp_ms and (until is None or stamp_ms < until):
                 usable = True
                 if key.verify(dig, sig):
                     return SignatureCheck(True, None, key.key_id)

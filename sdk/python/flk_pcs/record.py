@@ -3,7 +3,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
-from .canonical import signing_payload
+from .canonical import _payload
 
 SCHEMA: Final = "fractal-lba-kakeya"
 VERSION: Final = "0.1"
@@ -51,7 +51,7 @@ class PCSRecord(NamedTuple):
 
     def payload(self) -> bytes:
         """The canonical signing payload (SPEC §2)."""
-        return signing_payload(
+        return _payload(
             self.pcs_id, self.merkle_root, self.epoch, self.shard_id,
             self.D_hat, self.coh_star, self.r, self.budget,
         )

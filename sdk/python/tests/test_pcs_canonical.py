@@ -200,3 +200,17 @@ def test_strict_base64(text: str, ok: bool) -> None:
 )
 def test_printing_edge_cases(x: float, text: str) -> None:
     assert repr(x) == text == ref.format_float(x)
+
+
+def test_hmac_and_ed25519_verify_helpers() -> None:
+    from nacl.signing import VerifyKey
+
+    from flk_pcs.signing import ed25519_verify, hmac_verify
+
+    v = GOLDEN["vectors"][0]
+    dig = bytes.fromhex(v["sha256"])
+    assert hmac_verify(v["hmac_key"].encode(), dig, base64.b64decode(v["hmac_sig"]))
+    assert not hmac_verify(b"other", dig, base64.b64decode(v["hmac_sig"]))
+    key = VerifyKey(base64.b64decode(v["ed25519_pub_b64"]))
+    assert ed25519_verify(key, dig, base64.b64decode(v["ed25519_sig"]))
+    assert not ed25519_verify(key, bytes(32), base64.b64decode(v["ed25519_sig"]))
