@@ -126,7 +126,7 @@ def _register_components() -> None:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
+            if exc.name not in (module, module.split(".")[0]):
                 raise
             continue
         for command in getattr(mod, "COMMANDS", []):
