@@ -203,9 +203,8 @@ def test_printing_edge_cases(x: float, text: str) -> None:
 
 
 def test_hmac_and_ed25519_verify_helpers() -> None:
-    from nacl.signing import VerifyKey
-
     from flk_pcs.signing import ed25519_verify, hmac_verify
+    from nacl.signing import VerifyKey
 
     v = GOLDEN["vectors"][0]
     dig = bytes.fromhex(v["sha256"])
