@@ -10,7 +10,8 @@ from typing import Any
 import flk_pcs_reference as ref
 import pytest
 from flk_pcs import MalformedError, build_pcs, encode_body, parse, payload_of
-from flk_pcs.parsing import _fast_record, _load_json, _slow_record
+from flk_pcs._exact import _load_json, _slow_record
+from flk_pcs.parsing import _fast_record
 from flk_pcs.record import PCSRecord
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
