@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gateway import devkeys
 from infra import apps, jvm, kafka, mirror, postgres, redis, s3
 from infra.layout import Layout, Region
 from infra.procs import Service, Supervisor
@@ -72,6 +73,7 @@ def up(layout: Layout, progress: Progress = _quiet) -> list[str]:
                     f"reconfigured {len(report.reconfigured)}, grown {len(report.grown)}"
                 )
         _start_all(sup, mirrors(layout, java, jars), layout.startup_timeout_s, started, progress)
+        devkeys.ensure_dev_tenants(layout.home)  # development keys, never committed
         _start_all(sup, apps.services(layout), layout.startup_timeout_s, started, progress)
     except BaseException:
         for key in reversed(started):
@@ -161,7 +163,7 @@ def status(layout: Layout) -> dict[str, Any]:
         "home": str(layout.home),
         "kafka_version": jvm.kafka_version(),
         "s3_credentials_file": str(s3.credentials_path(layout)),
-        "tenants_file": None,
+        "tenants_file": str(devkeys.tenants_path(layout.home)),
         "regions": regions,
     }
 
