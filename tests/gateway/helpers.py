@@ -37,7 +37,8 @@ def new_pcs(**overrides: Any) -> dict[str, Any]:
         "coh_star": 0.8, "r": 0.5,
     }  # fmt: skip
     args.update(overrides)
-    return build_pcs(**args)
+    pcs: dict[str, Any] = build_pcs(**args)
+    return pcs
 
 
 def signed_body(home: Path, tenant: str, **overrides: Any) -> tuple[dict[str, Any], bytes]:
@@ -73,8 +74,9 @@ def wait_keyset(layout: Layout, version: str, n_gateways: int = 2, timeout: floa
 def extra_tenants(layout: Layout, tenants: dict[str, Any]) -> Iterator[str]:
     """Add tenants to the running platform's tenants file; restored afterwards. Yields the
     key-set version with them in force (every gateway has reloaded)."""
-    from gateway.tenants import parse_tenants
     from flk_pcs import keyset_from_mapping
+
+    from gateway.tenants import parse_tenants
 
     path = tenants_path(layout.home)
     original = path.read_bytes()
@@ -103,3 +105,42 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
+
+
+def wal_ends(region: Region, topic: str = "flk.wal") -> dict[int, int]:
+    """High watermark of every partition of `topic` now."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": region.kafka_bootstrap, "group.id": "flk-test-unused",
+                  "enable.auto.commit": False})
+    try:
+        md = c.list_topics(topic, timeout=5).topics[topic]
+        return {p: c.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                for p in md.partitions}
+    finally:
+        c.close()
+
+
+def wal_records(region: Region, since: dict[int, int], request_ids: set[str],
+                topic: str = "flk.wal", timeout: float = 10) -> dict[str, Any]:
+    """The WAL messages written after `since` whose flk-request-id is in `request_ids`."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    from topics.wal import WalHeaders
+
+    c = Consumer({"bootstrap.servers": region.kafka_bootstrap, "group.id": "flk-test-unused",
+                  "enable.auto.commit": False})
+    found: dict[str, Any] = {}
+    try:
+        c.assign([TopicPartition(topic, p, off) for p, off in since.items()])
+        deadline = time.monotonic() + timeout
+        while len(found) < len(request_ids) and time.monotonic() < deadline:
+            for msg in c.consume(500, timeout=0.5):
+                if msg.error() is not None:
+                    continue
+                h = WalHeaders.decode(msg.headers())  # type: ignore[arg-type]
+                if h.request_id in request_ids:
+                    found[h.request_id] = msg
+    finally:
+        c.close()
+    return found
