@@ -103,7 +103,10 @@ def test_live_answers_match_the_document(platform: Layout) -> None:
     region = platform.regions[0]
     url = region.gateway_url(1)
     sub = "/v1/pcs/submit"
-    post = lambda body, **h: httpx.post(url + sub, content=body, headers=h, timeout=10)  # noqa: E731
+
+    def post(body: bytes, **h: str) -> httpx.Response:
+        return httpx.post(url + sub, content=body, headers=h, timeout=10)
+
     check(post(b"{}"), sub, "post")
     check(post(b"x" * (1024 * 1024 + 1)), sub, "post")
     check(post(b"{}", **{"X-Tenant-Id": "nobody-here"}), sub, "post")
