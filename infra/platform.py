@@ -100,20 +100,24 @@ def _start_all(
         progress(f"{svc.label} healthy ({time.monotonic() - t0:.1f} s)")
 
 
-def _order(key: str) -> tuple[int, str]:
-    name = key.split("-", 2)[-1]
+def _tier(key: str) -> int:
     for i, kind in enumerate(_STOP_ORDER):
-        if key.endswith("-" + kind) or name.startswith(kind):
-            return i, key
-    return -1, key
+        if f"-{kind}" in key:
+            return i
+    return -1  # unknown processes first: they may be clients of the servers
 
 
 def down(layout: Layout, progress: Progress = _quiet) -> list[str]:
-    """Stop every recorded process (and any stray one running from this platform's home)."""
+    """Stop every recorded process (and any stray one running from this platform's home).
+
+    Tier by tier (clients, MirrorMaker, stores, brokers); within a tier all at once.
+    """
     sup = Supervisor(layout.run_dir)
     stopped: list[str] = []
-    for key in sorted(sup.recorded(), key=_order):
-        if sup.stop(key):
+    keys = sup.recorded()
+    for tier in sorted({_tier(k) for k in keys}):
+        batch = [k for k in keys if _tier(k) == tier]
+        for key in sup.stop_many(batch):
             progress(f"stopped {key}")
             stopped.append(key)
     for pid, cmd in strays(layout):

@@ -167,21 +167,31 @@ class Supervisor:
 
     def stop(self, key: str, timeout_s: float = 30.0) -> bool:
         """Stop the process group recorded under `key`: SIGTERM, then SIGKILL after timeout."""
-        pid = self.pid(key)
-        path = self._pidfile(key)
-        if pid is None:
-            path.unlink(missing_ok=True)
-            return False
-        _signal_group(pid, signal.SIGTERM)
+        return bool(self.stop_many([key], timeout_s))
+
+    def stop_many(self, keys: list[str], timeout_s: float = 30.0) -> list[str]:
+        """Stop several process groups at once (signal all, then wait): the stopped keys."""
+        live: dict[str, int] = {}
+        for key in keys:
+            pid = self.pid(key)
+            if pid is None:
+                self._pidfile(key).unlink(missing_ok=True)
+            else:
+                live[key] = pid
+                _signal_group(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_s
-        while _start_time(pid) is not None and time.monotonic() < deadline:
+        while time.monotonic() < deadline and any(
+            _start_time(pid) is not None for pid in live.values()
+        ):
             time.sleep(0.1)
-        if _start_time(pid) is not None:
-            _signal_group(pid, signal.SIGKILL)
-            while _start_time(pid) is not None:
-                time.sleep(0.05)
-        path.unlink(missing_ok=True)
-        return True
+        for pid in live.values():
+            if _start_time(pid) is not None:
+                _signal_group(pid, signal.SIGKILL)
+                while _start_time(pid) is not None:
+                    time.sleep(0.05)
+        for key in live:
+            self._pidfile(key).unlink(missing_ok=True)
+        return list(live)
 
     def kill(self, key: str) -> bool:
         """kill -9 the process group (a crash, for fault tests); the record is removed."""

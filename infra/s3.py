@@ -78,7 +78,7 @@ def service(layout: Layout, region: Region) -> Service:
         f"-master.port={p(WEED_MASTER)}", f"-master.port.grpc={p(WEED_MASTER + WEED_GRPC)}",
         "-master.volumeSizeLimitMB=256",
         f"-volume.port={p(WEED_VOLUME)}", f"-volume.port.grpc={p(WEED_VOLUME + WEED_GRPC)}",
-        "-volume.max=32",
+        "-volume.max=32", "-volume.preStopSeconds=0",
         "-filer", f"-filer.port={p(WEED_FILER)}", f"-filer.port.grpc={p(WEED_FILER + WEED_GRPC)}",
         f"-filer.localSocket={data}/filer.sock",
         "-s3", f"-s3.port={p(S3)}", f"-s3.port.grpc={p(S3 + WEED_GRPC)}",
