@@ -21,12 +21,20 @@ from infra.procs import Service
 LOG4J = REPO_ROOT / "infra" / "kafka" / "log4j2-mirror.properties"
 REPLICATED_TOPICS = r"flk\.wal"
 HEARTBEATS = "heartbeats"
+MAX_RECORD_BYTES = 2 * 1024 * 1024
 
 
 def _clusters(layout: Layout) -> dict[str, str]:
     props = {"clusters": ", ".join(r.name for r in layout.regions)}
     for r in layout.regions:
         props[f"{r.name}.bootstrap.servers"] = r.kafka_bootstrap
+        # A WAL record is up to 1 MiB of body plus headers; the client default (1 MiB) kills
+        # the mirror task on the first maximal request, and it does not recover by itself.
+        # Client settings only take effect per cluster ("<cluster>.producer.*").
+        props[f"{r.name}.producer.max.request.size"] = str(MAX_RECORD_BYTES)
+        props[f"{r.name}.consumer.max.partition.fetch.bytes"] = str(MAX_RECORD_BYTES)
+        props[f"{r.name}.producer.linger.ms"] = "5"
+        props[f"{r.name}.consumer.fetch.max.wait.ms"] = "100"
     return props
 
 
@@ -62,9 +70,6 @@ def _policy() -> dict[str, str]:
         # translated into the other region's groups.
         "sync.group.offsets.enabled": "false",
         "offset.flush.interval.ms": "2000",
-        "producer.linger.ms": "5",
-        "producer.compression.type": "lz4",
-        "consumer.fetch.max.wait.ms": "100",
     }
 
 
@@ -102,10 +107,17 @@ def service(layout: Layout, region: Region, java: str, jars: Path) -> Service:
         region=region.name,
         argv=argv,
         log=region.log_dir / "mirror.log",
-        health=lambda: all(
-            heartbeat_age_ms(region, src) is not None for src in layout.others(region)
-        ),
+        health=lambda: all(_fresh(heartbeat_age_ms(region, src)) for src in layout.others(region)),
     )
+
+
+FRESH_MS = 10_000
+
+
+def _fresh(age_ms: int | None) -> bool:
+    """Heartbeats arrive every second; an older newest one means replication is stalled
+    (e.g. a failed MirrorMaker task, which does not restart by itself)."""
+    return age_ms is not None and age_ms < FRESH_MS
 
 
 def internal_topics(layout: Layout, region: Region) -> list[str]:

@@ -210,7 +210,7 @@ def _region_status(layout: Layout, region: Region, sup: Supervisor) -> dict[str,
         for src in layout.others(region):
             lag[f"{src.name}->{region.name}"] = _lag(region, src)
         proc = _proc(sup, region, "mirror")
-        # Healthy = running and heartbeats from every source arrive within 30 s.
-        fresh = all(v is not None and v < 30_000 for v in lag.values())
+        # Healthy = running and a heartbeat from every source arrived within the last 10 s.
+        fresh = all(mirror._fresh(v) for v in lag.values())
         out["mirror"] = {"healthy": proc["pid"] is not None and fresh, "lag_ms": lag, **proc}
     return out

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.platform
 
 def _produce(region: Region, partition: int, key: bytes, value: bytes) -> int:
     producer = Producer(
-        {"bootstrap.servers": region.kafka_bootstrap, "acks": "all", "enable.idempotence": True}
-    )
+        {"bootstrap.servers": region.kafka_bootstrap, "acks": "all", "enable.idempotence": True,
+         "message.max.bytes": 2 * 1024 * 1024}
+    )  # fmt: skip
     offsets: list[int] = []
 
     def on_delivery(err: object, msg: object) -> None:
@@ -51,13 +52,16 @@ def _find(region: Region, topic: str, partition: int, key: bytes, deadline: floa
         consumer.close()
 
 
-@pytest.mark.parametrize("direction", [0, 1])
-def test_wal_record_is_mirrored_to_the_same_partition(platform: Layout, direction: int) -> None:
+# A maximal WAL record: a 1 MiB body plus headers (it once killed the mirror's tasks).
+@pytest.mark.parametrize(("direction", "size"), [(0, 64), (1, 64), (0, 1024 * 1024)])
+def test_wal_record_is_mirrored_to_the_same_partition(
+    platform: Layout, direction: int, size: int
+) -> None:
     src = platform.regions[direction]
     dst = platform.others(src)[0]
     partition = 5 % WAL_PARTITIONS
     key = f"probe/{uuid.uuid4()}".encode()
-    value = uuid.uuid4().bytes * 4
+    value = (uuid.uuid4().bytes * (size // 16 + 1))[:size]
     t0 = time.monotonic()
     _produce(src, partition, key, value)
     msg = _find(dst, mirrored_wal(src.name), partition, key, t0 + 30)
@@ -66,4 +70,4 @@ def test_wal_record_is_mirrored_to_the_same_partition(platform: Layout, directio
     assert msg.value() == value  # type: ignore[attr-defined]
     assert msg.partition() == partition  # type: ignore[attr-defined]
     assert ("probe", b"1") in (msg.headers() or [])  # type: ignore[attr-defined]
-    print(f"mirror {src.name}->{dst.name}: {elapsed * 1000:.0f} ms")
+    print(f"mirror {src.name}->{dst.name} ({size} B): {elapsed * 1000:.0f} ms")
