@@ -1,0 +1,336 @@
+"""The Faust application of a region's dedup stage (DESIGN "One hop to the decision").
+
+Faust owns what it is good at: the consumer group `flk-dedup-<region>` over `flk.wal` and every
+mirrored `<region>.flk.wal` (co-subscribed, same partition count, so partition *p* of each is
+assigned to the same worker together with partition *p* of the table), the RocksDB table with
+its changelog topic, recovery from the changelog, and standby replicas on other workers.
+
+The per-batch path is ours (streams/dedup.py), for speed and for an explicit durability order:
+
+    take a batch (no ack) → verify + decide against the table (read-only)
+      → send changelog entries, outcomes, replies, rejections, audit events → flush
+      → outcome store (PostgreSQL) → write the entries to RocksDB, record the changelog offsets
+      → acknowledge the batch's source records
+
+so a crash anywhere re-processes the whole batch: the entries are not yet in RocksDB, the
+outputs are sent again with the same bytes. Table entries go to the changelog through the
+stage's producer with the source record's partition, exactly where Faust's own `table[k] = v`
+would put them, and Faust's recovery and standbys read them back unchanged. An unexpected
+error stops the process without acknowledging (fail-stop): a crash loop is visible, a skipped
+batch would be silent loss.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import traceback
+from collections.abc import Iterable, Iterator
+from typing import Any, cast
+
+import faust
+from faust.types import TP, EventT, StreamT
+from faust.web import Request, Response, View
+from prometheus_client import generate_latest
+
+from streams.dedup import BatchResult, DedupStage, Out
+from streams.metrics import StreamMetrics
+from streams.outputs import DeliveryError, Outputs
+from streams.settings import Settings
+from streams.sink import OutcomeSink
+from streams.sweeper import Sweeper
+from streams.verify import WalMessage
+from topics.catalogue import WAL_PARTITIONS
+
+log = logging.getLogger("flk.streams")
+
+TABLE = "dedup"
+_OFFSET_KEY = b"__faust\x00offset__"  # Faust keeps the changelog offset in each partition's store
+
+
+class _RocksView:
+    """Read-only `TableView` over the table's per-partition RocksDB stores."""
+
+    def __init__(self, table: Any) -> None:
+        self._store: Any = table.data
+
+    def db(self, partition: int) -> Any:
+        return self._store._db_for_partition(partition)
+
+    def get(self, partition: int, key: bytes) -> bytes | None:
+        value: bytes | None = self.db(partition).get(key)
+        return value
+
+    def scan(self, partition: int) -> Any:
+        db = self.db(partition)
+
+        def items(start: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+            it = db.iter()
+            if start is None:
+                it.seek_to_first()
+            else:
+                it.seek(start)
+            while it.valid():
+                key = it.key()
+                if key != _OFFSET_KEY:
+                    yield key, it.value()
+                it.next()
+
+        return items
+
+
+class DedupWorker:
+    def __init__(self, s: Settings) -> None:
+        self.s = s
+        self.metrics = StreamMetrics(s.region.name, s.index)
+        self.stage = DedupStage(s.region.name, s.home)
+        self.sweeper = Sweeper(s.sweep_grace_ms, s.sweep_step)
+        self.app = faust.App(
+            s.app_id,
+            broker=f"kafka://{s.region.kafka_bootstrap}",
+            store="rocksdb://",
+            datadir=str(s.data_dir),
+            autodiscover=False,
+            key_serializer="raw",
+            value_serializer="raw",
+            topic_partitions=WAL_PARTITIONS,
+            topic_replication_factor=1,
+            table_standby_replicas=s.standby_replicas,
+            consumer_auto_offset_reset="earliest",
+            processing_guarantee="at_least_once",
+            broker_max_poll_records=2000,
+            stream_buffer_maxsize=8192,
+            broker_commit_interval=1.0,
+            web_enabled=True,
+            web_port=s.port,
+            web_bind=s.host,
+            web_host=s.host,
+            web_in_thread=False,
+        )
+        self.source = self.app.topic(*s.source_topics, key_type=bytes, value_type=bytes)
+        self.table = self.app.Table(
+            TABLE, partitions=WAL_PARTITIONS, key_type=bytes, value_type=bytes,
+            options={
+                "block_cache_size": s.rocksdb_cache_bytes,
+                "block_cache_compressed_size": 0,
+                "write_buffer_size": s.rocksdb_write_buffer_bytes,
+                "max_write_buffer_number": s.rocksdb_write_buffers,
+                "max_open_files": s.rocksdb_max_open_files,
+                "target_file_size_base": 16 * 1024 * 1024,
+            },
+        )  # fmt: skip
+        self.view = _RocksView(self.table)
+        self.outputs = Outputs(s.region.kafka_bootstrap, f"{s.app_id}-{s.index}",
+                               s.delivery_timeout_ms)  # fmt: skip
+        self.sink = OutcomeSink(s.postgres_dsn, on_retry=self.metrics.store_retries.inc)
+        self.assigned_once = False
+        self.started_at = time.monotonic()
+        self.last_recovery_s: float | None = None
+        self._recovery_started: float | None = None
+        self._wire()
+
+    @property
+    def changelog_topic(self) -> str:
+        name: str = self.table.changelog_topic.get_topic_name()
+        return name
+
+    # --- wiring -------------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        app = self.app
+        app.agent(self.source, name="dedup")(self._agent)
+        app.timer(5.0, name="flk-lag-monitor")(self._monitor)
+        signals: Any = app  # Faust's signal types do not describe bound async methods
+        signals.on_partitions_assigned.connect(self._on_assigned)
+        signals.on_partitions_revoked.connect(self._on_revoked)
+        signals.on_before_shutdown.connect(self._on_shutdown)
+        self.table.on_recover(self._on_recovered)
+        worker = self
+
+        class Ready(View):
+            async def get(self, request: Request) -> Response:
+                facts = worker.readiness()
+                return self.json(facts, status=200 if facts["ready"] else 503)
+
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                return self.bytes(generate_latest(worker.metrics.registry),
+                                  content_type="text/plain; version=0.0.4")  # fmt: skip
+
+        class Status(View):
+            async def get(self, request: Request) -> Response:
+                return self.json(worker.status())
+
+        app.page("/readyz")(Ready)
+        app.page("/metrics")(Metrics)
+        app.page("/status")(Status)
+        self._count_changelog_applied()
+
+    def _count_changelog_applied(self) -> None:
+        """Count changelog records Faust applies to this worker's stores: to an active
+        partition during recovery (what a restart or a promotion cost) or to a standby."""
+        store: Any = self.table.data
+        original = store.apply_changelog_batch
+        recovery = self._recovery
+
+        def counting(batch: Iterable[EventT[Any]], *args: Any, **kwargs: Any) -> Any:
+            events = list(batch)
+            active = sum(1 for e in events if e.message.tp in recovery.active_tps)
+            self.metrics.replayed.inc(active)
+            self.metrics.standby_applied.inc(len(events) - active)
+            return original(events, *args, **kwargs)
+
+        store.apply_changelog_batch = counting
+
+    async def _on_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
+        self.assigned_once = True
+        self._recovery_started = time.monotonic()
+        self.metrics.rebalances.inc()
+        actives = self.app.assignor.assigned_actives()
+        standbys = self.app.assignor.assigned_standbys()
+        self.metrics.set_assigned(
+            len({tp.partition for tp in actives if tp.topic == self.changelog_topic}),
+            len({tp.partition for tp in standbys if tp.topic == self.changelog_topic}),
+        )
+
+    async def _on_recovered(self) -> None:
+        if self._recovery_started is not None:
+            self.last_recovery_s = round(time.monotonic() - self._recovery_started, 3)
+
+    async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        for tp in revoked:
+            self.sweeper.forget(tp.partition)
+
+    async def _on_shutdown(self, sender: Any, **kwargs: Any) -> None:
+        self.sink.close()
+
+    # --- health -------------------------------------------------------------------------
+
+    @property
+    def _recovery(self) -> Any:
+        return cast(Any, self.app.tables).recovery
+
+    def readiness(self) -> dict[str, Any]:
+        recovery = self._recovery
+        recovered = recovery.completed.is_set() and not recovery.in_recovery
+        ready = self.assigned_once and recovered and not self.app.rebalancing
+        return {"ready": ready, "assigned": self.assigned_once, "recovered": recovered,
+                "rebalancing": bool(self.app.rebalancing)}  # fmt: skip
+
+    def status(self) -> dict[str, Any]:
+        actives = sorted(tp.partition for tp in self.app.assignor.assigned_actives()
+                         if tp.topic == self.changelog_topic)  # fmt: skip
+        standbys = sorted(tp.partition for tp in self.app.assignor.assigned_standbys()
+                          if tp.topic == self.changelog_topic)  # fmt: skip
+        m = self.metrics
+        return {
+            **self.readiness(),
+            "region": self.s.region.name,
+            "index": self.s.index,
+            "pid": os.getpid(),
+            "active_partitions": actives,
+            "standby_partitions": standbys,
+            "rebalances": m.rebalances._value.get(),
+            "changelog_replayed": m.replayed._value.get(),
+            "changelog_standby_applied": m.standby_applied._value.get(),
+            "last_recovery_seconds": self.last_recovery_s,
+            "processed": m.counters["processed"]._value.get(),
+            "uptime_seconds": round(time.monotonic() - self.started_at, 3),
+        }
+
+    # --- the stage ----------------------------------------------------------------------
+
+    async def _agent(self, stream: StreamT[Any]) -> None:
+        batches = cast(Any, stream).noack_take(self.s.batch_max, within=self.s.batch_within_s)
+        async for events in batches:
+            try:
+                await self._handle(events)
+            except asyncio.CancelledError:
+                raise  # shutdown: the batch stays unacknowledged
+            except BaseException:
+                log.critical("dedup stage failed; stopping without acknowledging the batch:\n%s",
+                             traceback.format_exc())  # fmt: skip
+                logging.shutdown()
+                os._exit(70)
+            for event in events:
+                await stream.ack(event)
+
+    async def _handle(self, events: list[EventT[Any]]) -> None:
+        t0 = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        msgs = [WalMessage(m.topic, m.partition, m.offset, m.key, m.value or b"",
+                           cast(Any, m.headers)) for m in (e.message for e in events)]
+        delay = 0.2
+        while True:
+            res = self.stage.process(msgs, self.view)
+            self.sweeper.advance(res.event_time)
+            swept = self._sweep(res)
+            self.outputs.send(self._changelog(res, swept))
+            self.outputs.send(res.outputs)
+            try:
+                timeout = self.s.delivery_timeout_ms / 1000 + 5
+                offsets = await loop.run_in_executor(None, self.outputs.flush, timeout)
+                break
+            except DeliveryError as exc:
+                # Nothing of this batch is in RocksDB yet: decide it again from the same state
+                # and send it again (the records that did arrive arrive twice, identically).
+                self.metrics.delivery_retries.inc()
+                log.warning("batch of %d not delivered (%s); retrying in %.1f s",
+                            len(msgs), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(5.0, delay * 2)
+        await loop.run_in_executor(None, self.sink.write, res)
+        self._commit(res, swept, offsets)
+        self.metrics.swept.inc(len(swept))
+        self.metrics.observe(res, int(time.time() * 1000), time.perf_counter() - t0, len(msgs))
+
+    def _sweep(self, res: BatchResult) -> list[tuple[int, bytes]]:
+        out: list[tuple[int, bytes]] = []
+        for p in res.event_time:
+            skip = {k for (q, k) in res.writes if q == p}
+            out += [(p, k) for k in self.sweeper.expired(p, self.view.scan(p), skip)]
+        return out
+
+    def _changelog(self, res: BatchResult, swept: list[tuple[int, bytes]]) -> list[Out]:
+        topic = self.changelog_topic
+        outs = [Out(topic, p, k, v) for (p, k), v in res.writes.items()]
+        outs += [Out(topic, p, k, None) for p, k in swept]
+        return outs
+
+    def _commit(self, res: BatchResult, swept: list[tuple[int, bytes]],
+                offsets: dict[tuple[str, int], int]) -> None:  # fmt: skip
+        import rocksdict
+
+        batches: dict[int, Any] = {}
+        for (p, key), value in res.writes.items():
+            batches.setdefault(p, rocksdict.WriteBatch(raw_mode=True)).put(key, value)
+        for p, key in swept:
+            batches.setdefault(p, rocksdict.WriteBatch(raw_mode=True)).delete(key)
+        for p, wb in batches.items():
+            self.view.db(p).write(wb)
+        store: Any = self.table.data
+        topic = self.changelog_topic
+        for (t, p), offset in offsets.items():
+            if t == topic:
+                store.set_persisted_offset(TP(t, p), offset)
+
+    # --- monitoring ---------------------------------------------------------------------
+
+    async def _monitor(self) -> None:
+        consumer = self.app.consumer
+        sources = set(self.s.source_topics)
+        lags = []
+        for tp in consumer.assignment():
+            if tp.topic not in sources:
+                continue
+            try:
+                position = await consumer.position(tp)
+                high = consumer.highwater(tp)
+            except Exception as exc:  # a partition being revoked: skip it this round
+                log.debug("no lag for %s: %s", tp, exc)
+                continue
+            if position is not None and high is not None:
+                lags.append((tp.topic, tp.partition, max(0, high - position)))
+        self.metrics.set_lag(lags)
