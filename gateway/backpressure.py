@@ -16,8 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 from topics.catalogue import WAL, mirrored_wal
 
@@ -38,8 +37,15 @@ class LagMonitor:
         self.poll_s = poll_s
         self.stale_after_s = stale_after_s
         self._on_lag = on_lag
-        self._admin = AdminClient({"bootstrap.servers": bootstrap,
-                                   "socket.connection.setup.timeout.ms": 1000})
+        # A consumer carrying the group's id, used only for committed() and watermarks: it never
+        # subscribes, so it never joins the group. (Not AdminClient.list_consumer_group_offsets:
+        # librdkafka crashes the process when that call meets NOT_COORDINATOR, e.g. while a
+        # fresh broker loads its coordinator — librdkafka issue #5040.)
+        self._consumer = Consumer({
+            "bootstrap.servers": bootstrap, "group.id": self.group,
+            "enable.auto.commit": False, "socket.connection.setup.timeout.ms": 1000,
+        })  # fmt: skip
+        self._partitions: list[TopicPartition] = []
         self._lag = 0
         self._at = 0.0
         self._stop = threading.Event()
@@ -51,6 +57,7 @@ class LagMonitor:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(3.0)
+        self._consumer.close()
 
     @property
     def lag(self) -> int:
@@ -63,19 +70,19 @@ class LagMonitor:
 
     def measure(self, timeout: float = 2.0) -> int:
         """One lag reading (blocking)."""
-        req = ConsumerGroupTopicPartitions(self.group)
-        committed_fut = self._admin.list_consumer_group_offsets([req], request_timeout=timeout)
-        committed: dict[tuple[str, int], int] = {}
-        for tp in committed_fut[self.group].result(timeout).topic_partitions or []:
-            if tp.topic in self.topics and tp.offset >= 0:
-                committed[(tp.topic, tp.partition)] = tp.offset
-        if not committed:
-            return 0
-        wanted = {TopicPartition(t, p): OffsetSpec.latest() for t, p in committed}  # type: ignore[no-untyped-call]
+        if not self._partitions:
+            found: list[TopicPartition] = []
+            for topic in self.topics:
+                md = self._consumer.list_topics(topic, timeout=timeout).topics.get(topic)
+                if md is not None and md.error is None:
+                    found += [TopicPartition(topic, p) for p in sorted(md.partitions)]
+            self._partitions = found
         lag = 0
-        for tp, fut in self._admin.list_offsets(wanted, request_timeout=timeout).items():
-            high = fut.result(timeout).offset
-            lag += max(0, high - committed[(tp.topic, tp.partition)])
+        for tp in self._consumer.committed(self._partitions, timeout=timeout):
+            if tp.offset < 0:  # nothing committed (yet): not counted, see the module doc
+                continue
+            _low, high = self._consumer.get_watermark_offsets(tp, timeout=timeout)
+            lag += max(0, high - tp.offset)
         return lag
 
     def _run(self) -> None:
