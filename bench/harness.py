@@ -1,0 +1,217 @@
+"""What every benchmark run records (issue 7): one JSON result per run, same envelope.
+
+    {"schema": 1, "benchmark", "profile", "command", "git_commit", "machine": {cpu_model,
+     cpu_count, memory_gib}, "versions": {...}, "started_at", "params", "offered_rate",
+     "achieved_rate", "requests", "answers": {final, pending, errors, by_status},
+     "final_share", "cpu_seconds": {process: s}, "latency_ms": {name: {p50, p90, p99, max,
+     count}}, "histograms": {name: HDR base64}, "results": {...}}
+
+CPU-seconds come from /proc (utime + stime of each process group of the platform, children
+included), taken before and after the measured interval. Latency histograms are HDR
+(hdrhistogram, 1 µs – 60 s, 3 significant digits), kept raw so runs can be merged later.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+from infra import jvm
+from infra.layout import REPO_ROOT, Layout
+
+RESULTS = REPO_ROOT / "bench" / "results"
+SCHEMA = 1
+REQUIRED = (
+    "schema",
+    "benchmark",
+    "profile",
+    "command",
+    "git_commit",
+    "machine",
+    "versions",
+    "params",
+    "offered_rate",
+    "achieved_rate",
+    "final_share",
+    "cpu_seconds",
+    "latency_ms",
+    "histograms",
+    "results",
+)
+
+
+def histogram() -> HdrHistogram:
+    return HdrHistogram(1, 60_000_000, 3)  # microseconds
+
+
+def summary(h: HdrHistogram) -> dict[str, float]:
+    if h.get_total_count() == 0:
+        return {"count": 0}
+    return {
+        "count": h.get_total_count(),
+        "p50": h.get_value_at_percentile(50) / 1000,
+        "p90": h.get_value_at_percentile(90) / 1000,
+        "p99": h.get_value_at_percentile(99) / 1000,
+        "max": h.get_max_value() / 1000,
+    }
+
+
+def _ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    # utime, stime, cutime, cstime: the process and its waited-for children.
+    return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+
+
+def _group_ticks(pgid: int) -> int:
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getpgid(int(entry.name)) == pgid:
+                    total += _ticks(int(entry.name))
+            except OSError:
+                continue
+    return total
+
+
+@dataclass
+class CpuMeter:
+    """CPU-seconds per platform process (by supervisor key) over an interval."""
+
+    layout: Layout
+    start: dict[str, int] = field(default_factory=dict)
+
+    def _snapshot(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for path in sorted(self.layout.run_dir.glob("*.json")):
+            pid = int(json.loads(path.read_text())["pid"])
+            out[path.stem] = _group_ticks(pid)
+        out["load-generator"] = _ticks(os.getpid())
+        return out
+
+    def begin(self) -> None:
+        self.start = self._snapshot()
+
+    def end(self) -> dict[str, float]:
+        hz = os.sysconf("SC_CLK_TCK")
+        now = self._snapshot()
+        return {k: round((now[k] - self.start.get(k, 0)) / hz, 2) for k in sorted(now)}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return {
+        "cpu_model": cpu,
+        "cpu_count": os.cpu_count(),
+        "memory_gib": round(mem / 2**20, 1),
+        "load_average": list(os.getloadavg()),
+    }
+
+
+def versions() -> dict[str, str]:
+    out = {"python": platform.python_version(), "kafka": jvm.kafka_version()}
+    for dist in (
+        "flk",
+        "flk-pcs",
+        "confluent-kafka",
+        "faust-streaming",
+        "aiokafka",
+        "starlette",
+        "uvicorn",
+    ):
+        try:
+            out[dist] = version(dist)
+        except Exception:  # an optional package missing is not a reason to lose a result
+            out[dist] = "?"
+    return out
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def envelope(
+    *,
+    benchmark: str,
+    profile: str,
+    command: str,
+    params: dict[str, Any],
+    offered_rate: float | None,
+    achieved_rate: float | None,
+    final_share: float | None,
+    cpu_seconds: dict[str, float],
+    histograms: dict[str, HdrHistogram],
+    results: dict[str, Any],
+    answers: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "schema": SCHEMA,
+        "benchmark": benchmark,
+        "profile": profile,
+        "command": command,
+        "git_commit": git_commit(),
+        "machine": machine(),
+        "versions": versions(),
+        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "params": params,
+        "offered_rate": offered_rate,
+        "achieved_rate": achieved_rate,
+        "answers": answers or {},
+        "final_share": final_share,
+        "cpu_seconds": cpu_seconds,
+        "latency_ms": {name: summary(h) for name, h in histograms.items()},
+        "histograms": {name: h.encode().decode("ascii") for name, h in histograms.items()},
+        "results": results,
+    }
+
+
+def validate(result: dict[str, Any]) -> list[str]:
+    """What is wrong with a result document (empty when it is valid)."""
+    problems = [f"missing {k!r}" for k in REQUIRED if k not in result]
+    if result.get("schema") != SCHEMA:
+        problems.append(f"schema {result.get('schema')!r} is not {SCHEMA}")
+    share = result.get("final_share")
+    if share is not None and not 0 <= share <= 1:
+        problems.append(f"final_share {share!r} is not a share")
+    for name, encoded in (result.get("histograms") or {}).items():
+        try:
+            HdrHistogram.decode(encoded.encode("ascii"))
+        except Exception as exc:  # any decode failure makes the document invalid
+            problems.append(f"histogram {name!r} does not decode: {exc}")
+    return problems
+
+
+def write(result: dict[str, Any], name: str) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    return path
