@@ -20,7 +20,11 @@ def test_smoke_profile_result_is_valid_and_final(platform: Layout, tmp_path: Pat
     out = tmp_path / "smoke.json"
     run = subprocess.run(
         [sys.executable, "-m", "bench.e2e", "--profile", "smoke", "--out", str(out)],
-        cwd=REPO_ROOT, capture_output=True, text=True, timeout=300, check=False,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())
@@ -33,10 +37,35 @@ def test_smoke_profile_result_is_valid_and_final(platform: Layout, tmp_path: Pat
 
 def test_validate_rejects_a_broken_document() -> None:
     assert "missing 'histograms'" in validate({"schema": 1})
-    bad = {k: None for k in ("benchmark", "profile", "command", "git_commit", "machine",
-                             "versions", "params", "offered_rate", "achieved_rate",
-                             "cpu_seconds", "latency_ms", "results")}
+    bad = {
+        k: None
+        for k in (
+            "benchmark",
+            "profile",
+            "command",
+            "git_commit",
+            "machine",
+            "versions",
+            "params",
+            "offered_rate",
+            "achieved_rate",
+            "cpu_seconds",
+            "latency_ms",
+            "results",
+        )
+    }
     bad.update(schema=1, final_share=1.5, histograms={"x": "not-hdr"})
     problems = validate(bad)
     assert any("final_share" in p for p in problems)
     assert any("histogram 'x'" in p for p in problems)
+
+
+def test_performance_doc_matches_the_results() -> None:
+    check = subprocess.run(
+        [sys.executable, "-m", "bench.report", "--check"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 0, check.stderr
