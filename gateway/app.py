@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Coroutine
@@ -149,25 +150,31 @@ class Gateway:
         }  # fmt: skip
         return facts
 
-    async def mark_pending(self, tenant: str, request_id: str, pcs_id: str | None) -> None:
-        try:
-            await self.markers.pending(tenant, request_id, pcs_id)
-        except (RedisError, OSError) as exc:
-            log.warning("request marker not written request_id=%s: %s", request_id, exc)
-
-    def answered(self, tenant: str, request_id: str, status: int, response: Response) -> Response:
-        """Record the answer given (in the background) and return it."""
-        import json
-
-        answer = json.loads(bytes(response.body))
+    def remember(self, tenant: str, request_id: str, status: int, answer: dict[str, Any],
+                 after: asyncio.Task[None] | None = None) -> asyncio.Task[None]:
+        """Write the request marker in the background (after `after`, so that a later answer
+        never loses against an earlier pending marker); returns the writing task."""
 
         async def write() -> None:
+            if after is not None:
+                await asyncio.wait([after])
             try:
-                await self.markers.answered(tenant, request_id, status, answer)
+                if answer.get("status") == "pending":
+                    await self.markers.pending(tenant, request_id, answer.get("pcs_id"))
+                else:
+                    await self.markers.answered(tenant, request_id, status, answer)
             except (RedisError, OSError) as exc:
-                log.warning("request marker not updated request_id=%s: %s", request_id, exc)
+                log.warning("request marker not written request_id=%s: %s", request_id, exc)
 
-        self._spawn(write())
+        task = asyncio.get_running_loop().create_task(write())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def answered(self, tenant: str, request_id: str, status: int, response: Response,
+                 after: asyncio.Task[None] | None = None) -> Response:
+        """Record the answer given (in the background) and return it."""
+        self.remember(tenant, request_id, status, json.loads(bytes(response.body)), after)
         return response
 
     def counted(self, response: Response, tenant: str, route: str) -> Response:

@@ -203,7 +203,6 @@ async def _append_and_answer(gw: Gateway, request: Request, rid: str, tenant: Te
                               "the write-ahead log did not acknowledge the request; retry later",
                               rid, settings.retry_after_s)
     gw.metrics.wal_produce.labels(gw.region).observe(ack.seconds)
-    await gw.mark_pending(tenant.id, rid, pcs_id)
     if malformed is not None:
         out.reason = malformed.code
         return gw.answered(tenant.id, rid, 400, error_response(
@@ -217,9 +216,13 @@ async def _append_and_answer(gw: Gateway, request: Request, rid: str, tenant: Te
             if reason in ("bad_signature", "no_valid_key") else "the record has no signature",
             rid))
     pending = _pending_body(rid, tenant.id, pcs_id, snap.policy.version, gw.region)
+    # The request marker is written in the background while the decision is awaited; a pending
+    # answer waits for it, so the Location it gives always resolves.
+    marked = gw.remember(tenant.id, rid, 202, pending)
     if waiter is None:
         out.reason = "pending"
         gw.metrics.pending.labels(gw.region, tenant.id).inc()
+        await asyncio.wait([marked])
         return _pending_response(rid, pending)
     t_wait = time.perf_counter()
     try:
@@ -229,9 +232,11 @@ async def _append_and_answer(gw: Gateway, request: Request, rid: str, tenant: Te
         gw.metrics.reply_wait.labels(gw.region, "timeout").observe(time.perf_counter() - t_wait)
         gw.metrics.pending.labels(gw.region, tenant.id).inc()
         out.reason = "pending"
+        await asyncio.wait([marked])
         return _pending_response(rid, pending)
     gw.metrics.reply_wait.labels(gw.region, "reply").observe(time.perf_counter() - t_wait)
-    return gw.answered(tenant.id, rid, *answer_from_reply(reply, rid, gw.region, out))
+    return gw.answered(tenant.id, rid, *answer_from_reply(reply, rid, gw.region, out),
+                       after=marked)
 
 
 def answer_from_reply(reply: dict[str, Any], rid: str, region: str, out: _Outcome

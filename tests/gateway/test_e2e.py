@@ -128,11 +128,11 @@ def test_outcome_reads_are_per_tenant(workers: Layout) -> None:
 
 def test_python_sdk_against_the_gateway(workers: Layout) -> None:
     eps = [r.gateway_url(0) for r in workers.regions]
-    client = Client(eps, tenant="default", read_token=read_token(workers.home, "default"))
-    pcs = sign_pcs(new_pcs(), signer_for(workers.home, "default"))
-    result = client.submit(pcs)
-    if not isinstance(result, (Accepted, Escalated)):
-        result = client.wait(result, timeout=30)
-    assert isinstance(result, Accepted) and result.pcs_id == pcs["pcs_id"]
-    again = client.submit(pcs)
-    assert isinstance(again, Accepted) and again.dedup_hit
+    with Client(eps, tenant="default", read_token=read_token(workers.home, "default")) as client:
+        pcs = sign_pcs(new_pcs(), signer_for(workers.home, "default"))
+        result = client.submit(pcs)
+        if not isinstance(result, (Accepted, Escalated)):
+            result = client.wait(result, timeout=30)
+        assert isinstance(result, Accepted) and result.pcs_id == pcs["pcs_id"]
+        again = client.submit(pcs)
+        assert isinstance(again, Accepted) and again.dedup_hit
