@@ -120,7 +120,8 @@ def _summary(lat: list[float], statuses: Counter[int], seconds: float) -> dict[s
 
 
 async def saturation(region: Region, pid: int, bodies: list[bytes], mode: str,
-                     connections: int, seconds: float, index: int = 0) -> dict[str, Any]:  # fmt: skip
+                     connections: int, seconds: float, index: int = 0
+                     ) -> dict[str, Any]:  # fmt: skip
     port = region.port(80 + index)
     queue = iter(bodies)
     lat: list[float] = []
