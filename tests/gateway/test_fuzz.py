@@ -22,7 +22,7 @@ pytestmark = pytest.mark.platform
 
 LAYOUT = load_layout()
 REGION = LAYOUT.regions[0]
-_text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40)
+_text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=40)
 # Values an HTTP client can send (h11 refuses leading/trailing whitespace).
 _header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=140).filter(
     lambda s: s == s.strip())

@@ -50,9 +50,10 @@ def _all_wal_request_ids(layout: Layout) -> set[str]:
             for msg in c.consume(1000, timeout=0.5):
                 if msg.error() is not None:
                     continue
-                found.add(WalHeaders.decode(msg.headers()).request_id)
-                if msg.offset() + 1 >= ends[msg.partition()]:
-                    done.add(msg.partition())
+                found.add(WalHeaders.decode(msg.headers()).request_id)  # type: ignore[arg-type]
+                part, offset = msg.partition() or 0, msg.offset() or 0
+                if offset + 1 >= ends[part]:
+                    done.add(part)
     finally:
         c.close()
     return found
