@@ -86,7 +86,7 @@ class DedupWorker:
         self.s = s
         self.metrics = StreamMetrics(s.region.name, s.index)
         self.stage = DedupStage(s.region.name, s.home)
-        self.sweeper = Sweeper(s.sweep_grace_ms, s.sweep_step)
+        self.sweeper = Sweeper(s.sweep_grace_ms, s.sweep_step, s.sweep_interval_s)
         self.app = faust.App(
             s.app_id,
             broker=f"kafka://{s.region.kafka_bootstrap}",
@@ -289,6 +289,8 @@ class DedupWorker:
     def _sweep(self, res: BatchResult) -> list[tuple[int, bytes]]:
         out: list[tuple[int, bytes]] = []
         for p in res.event_time:
+            if not self.sweeper.due(p):
+                continue
             skip = {k for (q, k) in res.writes if q == p}
             out += [(p, k) for k in self.sweeper.expired(p, self.view.scan(p), skip)]
         return out

@@ -46,6 +46,7 @@ class Settings:
     rocksdb_max_open_files: int
     sweep_grace_ms: int
     sweep_step: int
+    sweep_interval_s: float
     delivery_timeout_ms: int
     log_level: str
 
@@ -106,7 +107,8 @@ def load_settings(region: str, index: int = 0, config: Config | None = None,
         rocksdb_write_buffers=_positive(config, "STREAM_ROCKSDB_WRITE_BUFFERS", 2, 1, 16),
         rocksdb_max_open_files=_positive(config, "STREAM_ROCKSDB_MAX_OPEN_FILES", 256, 16, 65536),
         sweep_grace_ms=grace,
-        sweep_step=_positive(config, "STREAM_SWEEP_STEP", 256, 1, 1_000_000),
+        sweep_step=_positive(config, "STREAM_SWEEP_STEP", 2000, 1, 1_000_000),
+        sweep_interval_s=_positive(config, "STREAM_SWEEP_INTERVAL_MS", 5000, 1, 3_600_000) / 1000,
         delivery_timeout_ms=_positive(
             config, "STREAM_DELIVERY_TIMEOUT_MS", 30_000, 1000, 600_000
         ),
