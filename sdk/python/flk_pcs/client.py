@@ -346,7 +346,10 @@ class Client:
                                   preferred=endpoint)
         body = self._json(response, request_id)
         if body.get("status") == "rejected":
-            raise RequestRejected(response.status_code,
+            # The answer itself is 200 (the request is known); the rejection's own status is
+            # "http_status" (400 or 401), as the gateway stores it.
+            status = body.get("http_status")
+            raise RequestRejected(status if isinstance(status, int) else response.status_code,
                                   str(body.get("error") or body.get("reason") or "rejected"),
                                   str(body.get("detail") or ""), request_id)
         return _result(body, request_id, None, ep)

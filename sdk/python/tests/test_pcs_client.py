@@ -220,6 +220,18 @@ def test_pending_that_ends_rejected(gw: FakeGateway) -> None:
     assert info.value.code == "bad_signature"
 
 
+def test_rejected_request_carries_the_rejection_status(gw: FakeGateway) -> None:
+    # The gateway's shape (routes._stored_answer): 200 with the rejection's own http_status.
+    gw.script("GET /v1/requests/r-6b",
+              Reply(200, {"request_id": "r-6b", "status": "rejected", "tenant": "acme",
+                          "pcs_id": "ab" * 32, "http_status": 401, "error": "bad_signature",
+                          "detail": None, "region": "eu-west"}))
+    with _client(gw.url) as c, pytest.raises(RequestRejected) as info:
+        c.request_status("r-6b")
+    assert (info.value.status, info.value.code, info.value.detail) == (401, "bad_signature", "")
+    assert info.value.request_id == "r-6b"
+
+
 def test_pending_timeout(gw: FakeGateway) -> None:
     gw.script("GET /v1/requests/r-7", Reply(200, {"request_id": "r-7", "status": "pending"}))
     now = [0.0]
