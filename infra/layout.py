@@ -102,6 +102,26 @@ class Layout:
         return tuple(r for r in self.regions if r.name != region.name)
 
 
+def _ephemeral_range() -> tuple[int, int] | None:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    except (OSError, ValueError):
+        return None
+    return int(low), int(high)
+
+
+def _check_ephemeral(first: int, last: int) -> None:
+    """Servers must not listen inside the kernel's ephemeral range: outgoing connections take
+    local ports there at random, so a server's port is sometimes taken when it starts."""
+    span = _ephemeral_range()
+    if span and first <= span[1] and last >= span[0]:
+        raise ConfigError(
+            f"Setting 'FLK_PORT_BASE' puts ports {first}-{last} inside the kernel's ephemeral "
+            f"port range {span[0]}-{span[1]}, where outgoing connections take ports at random; "
+            f"choose a base below {span[0] - (last - first + 1)}"
+        )
+
+
 def load_layout(config: Config | None = None) -> Layout:
     config = config or Config()
     home = Path(config("HOME", default=str(REPO_ROOT / ".flk"))).resolve()
@@ -123,6 +143,7 @@ def load_layout(config: Config | None = None) -> Layout:
             f"Setting 'FLK_PORT_BASE' has invalid value {port_base!r}: it must leave room for "
             f"{len(names)} blocks of 1000 ports between 1024 and 65535"
         )
+    _check_ephemeral(port_base, port_base + 1000 * len(names) - 1)
     regions = tuple(
         Region(name=n, index=i, port_base=port_base + 1000 * i, home=home)
         for i, n in enumerate(names)

@@ -31,7 +31,9 @@ def holder(port: int) -> str:
     """A human description of the process listening on `port`, e.g. "pid 123 (redis-server)"."""
     inodes = _listening_inodes(port)
     if not inodes:
-        return "an unknown process (no listening socket visible in /proc/net)"
+        inodes = _listening_inodes(port, state=None)
+        if not inodes:
+            return "an unknown process (no socket on that port visible in /proc/net)"
     for pid_dir in Path("/proc").iterdir():
         if not pid_dir.name.isdigit():
             continue
@@ -45,7 +47,8 @@ def holder(port: int) -> str:
     return "a process this user cannot inspect"
 
 
-def _listening_inodes(port: int) -> set[str]:
+def _listening_inodes(port: int, state: str | None = _LISTEN) -> set[str]:
+    """Inodes of sockets bound to local `port` (listening only, unless `state` is None)."""
     inodes: set[str] = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -54,7 +57,12 @@ def _listening_inodes(port: int) -> set[str]:
             continue
         for line in lines:
             cols = line.split()
-            if len(cols) > 9 and cols[3] == _LISTEN and int(cols[1].rsplit(":", 1)[1], 16) == port:
+            if (
+                len(cols) > 9
+                and (state is None or cols[3] == state)
+                and int(cols[1].rsplit(":", 1)[1], 16) == port
+                and cols[9] != "0"
+            ):
                 inodes.add(cols[9])
     return inodes
 

@@ -31,6 +31,14 @@ def platform(layout: Layout) -> Iterator[Layout]:
         plat.down(layout)
 
 
+# Port blocks of the second platform instances tests start: below the kernel's ephemeral range
+# (32768+), next to the default block 20000-21999.
+SCRATCH_UP_DOWN_UP = 22000
+SCRATCH_PORT_CONFLICT = 24000
+SCRATCH_NO_JAVA = 26000
+SCRATCH_WAL_OUTAGE = 28000
+
+
 def scratch_env(home: Path, port_base: int, regions: str = "eu-west,us-east") -> dict[str, str]:
     """Environment for a second, independent platform instance (own home and port block)."""
     return {

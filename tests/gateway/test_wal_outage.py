@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, TopicPartition
 from flk.config import Config
 from infra.layout import Layout, load_layout
 from infra.procs import Supervisor
-from tests.conftest import FLK, scratch_env
+from tests.conftest import FLK, SCRATCH_WAL_OUTAGE, scratch_env
 from tests.gateway.helpers import signed_body
 from topics.wal import WalHeaders
 
@@ -72,7 +72,7 @@ def _wait_ready(url: str, timeout: float = 60) -> None:
 
 
 def test_broker_failures_never_lose_a_verdict(scratch_home: Path) -> None:
-    env = scratch_env(scratch_home, 44000, regions="eu-west")
+    env = scratch_env(scratch_home, SCRATCH_WAL_OUTAGE, regions="eu-west")
     env.update({"FLK_WORKERS": "0", "FLK_GATEWAYS": "1"})
     layout = load_layout(Config(None, environ=env))
     region = layout.regions[0]

@@ -19,7 +19,13 @@ from infra import jvm, ports
 from infra import platform as plat
 from infra.layout import REDIS, Layout
 from infra.procs import Service, Supervisor
-from tests.conftest import FLK, scratch_env
+from tests.conftest import (
+    FLK,
+    SCRATCH_NO_JAVA,
+    SCRATCH_PORT_CONFLICT,
+    SCRATCH_UP_DOWN_UP,
+    scratch_env,
+)
 
 pytestmark = pytest.mark.platform
 
@@ -39,7 +45,7 @@ def _scratch_layout(env: dict[str, str]) -> Layout:
 
 @pytest.mark.slow
 def test_up_down_up(scratch_home: Path) -> None:
-    env = scratch_env(scratch_home, 40000)
+    env = scratch_env(scratch_home, SCRATCH_UP_DOWN_UP)
     layout = _scratch_layout(env)
     try:
         t0 = time.monotonic()
@@ -75,7 +81,7 @@ def test_up_down_up(scratch_home: Path) -> None:
 
 
 def test_port_conflict_names_port_and_holder(scratch_home: Path) -> None:
-    env = scratch_env(scratch_home, 42000)
+    env = scratch_env(scratch_home, SCRATCH_PORT_CONFLICT)
     layout = _scratch_layout(env)
     taken = layout.regions[1].port(REDIS)
     holder = subprocess.Popen(
@@ -103,7 +109,7 @@ def test_port_conflict_names_port_and_holder(scratch_home: Path) -> None:
 
 
 def test_missing_java_says_which_version(tmp_path: Path) -> None:
-    env = scratch_env(tmp_path / "home", 43000)
+    env = scratch_env(tmp_path / "home", SCRATCH_NO_JAVA)
     env["JAVA_HOME"] = str(tmp_path / "no-such-jdk")
     result = _flk(env, "up")
     assert result.returncode == 1

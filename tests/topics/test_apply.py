@@ -3,6 +3,7 @@ co-partitioned topics are refused with a clear message (real broker)."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -46,6 +47,10 @@ def test_apply_is_idempotent_and_applies_changed_configs(
     changed = TopicSpec(spec.name, 3, True, {"retention.ms": "120000"})
     third = apply(admin, [changed])
     assert third.reconfigured == {spec.name: {"retention.ms": "120000"}}
+    # The broker applies a config change asynchronously; give it a moment.
+    deadline = time.monotonic() + 15
+    while _config(admin, spec.name, "retention.ms") != "120000" and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert _config(admin, spec.name, "retention.ms") == "120000"
 
 
