@@ -14,8 +14,6 @@ from typing import Any
 
 import yaml
 from flk_pcs import KeySetError, PolicyError
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,6 +27,7 @@ from gateway.hlc import HybridClock
 from gateway.limits import Limiter
 from gateway.metrics import GatewayMetrics
 from gateway.replies import ReplyReader
+from gateway.resp import RespClient, RespError
 from gateway.settings import Settings
 from gateway.store import OutcomeStore, RequestMarkers
 from gateway.tenants import TenantsFileError, TenantsStore
@@ -55,7 +54,7 @@ class Gateway:
         self._broker_ok = False
         self._broker_at = 0.0
         # Built in start(): they need the running loop.
-        self.redis: Redis
+        self.redis: RespClient
         self.limiter: Limiter
         self.markers: RequestMarkers
         self.wal: WalWriter
@@ -70,8 +69,7 @@ class Gateway:
         snap = self.tenants.load()  # a bad file at start-up stops the process, naming the field
         self._info(snap.keyset.version, snap.policy.version)
         self.metrics.reloads.labels(self.region, "ok").inc()
-        self.redis = Redis.from_url(s.region.redis_url, socket_timeout=1.0,
-                                    socket_connect_timeout=1.0)
+        self.redis = RespClient.from_url(s.region.redis_url, timeout_s=1.0)
         self.limiter = Limiter(self.redis, self.region)
         self.markers = RequestMarkers(self.redis, s.request_marker_ttl_s)
         self.wal = WalWriter(s.region.kafka_bootstrap, s.wal_timeout_ms, s.linger_ms,
@@ -98,7 +96,7 @@ class Gateway:
             self.lag.stop()
         await asyncio.to_thread(self.wal.close)
         await self.outcomes.close()
-        await self.redis.aclose()
+        await self.redis.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -163,7 +161,7 @@ class Gateway:
                     await self.markers.pending(tenant, request_id, answer.get("pcs_id"))
                 else:
                     await self.markers.answered(tenant, request_id, status, answer)
-            except (RedisError, OSError) as exc:
+            except (RespError, OSError) as exc:
                 log.warning("request marker not written request_id=%s: %s", request_id, exc)
 
         task = asyncio.get_running_loop().create_task(write())

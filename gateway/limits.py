@@ -11,8 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from redis.asyncio import Redis
-
+from gateway.resp import RespClient
 from gateway.tenants import Tenant
 
 # KEYS[1] bucket hash, KEYS[2] quota counter prefix. ARGV: rate/s, burst, daily quota (0 = none).
@@ -60,15 +59,14 @@ class Verdict:
 
 
 class Limiter:
-    def __init__(self, redis: Redis, region: str, prefix: str = "flk:limits") -> None:
+    def __init__(self, redis: RespClient, region: str, prefix: str = "flk:limits") -> None:
         self._redis = redis
         self._prefix = f"{prefix}:{region}"
-        self._script = redis.register_script(_SCRIPT)
 
     async def take(self, tenant: Tenant) -> Verdict:
         keys = [f"{self._prefix}:bucket:{tenant.id}", f"{self._prefix}:quota:{tenant.id}"]
         args: list[str | int] = [repr(tenant.rate_per_s), tenant.burst, tenant.daily_quota]
-        allowed, retry_ms, why, _used = await self._script(keys=keys, args=args)
+        allowed, retry_ms, why, _used = await self._redis.eval_script(_SCRIPT, keys, args)
         if int(allowed) == 1:
             return Verdict(True, 0, None)
         retry = max(1, math.ceil(int(retry_ms) / 1000))
@@ -76,6 +74,6 @@ class Limiter:
 
     async def reset(self, tenant_id: str) -> None:
         """Forget a tenant's bucket and today's count (tests, operators)."""
-        await self._redis.delete(f"{self._prefix}:bucket:{tenant_id}")
-        async for key in self._redis.scan_iter(f"{self._prefix}:quota:{tenant_id}:*"):
-            await self._redis.delete(key)
+        await self._redis.execute("DEL", f"{self._prefix}:bucket:{tenant_id}")
+        for key in await self._redis.execute("KEYS", f"{self._prefix}:quota:{tenant_id}:*"):
+            await self._redis.execute("DEL", key)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from flk_pcs import MalformedError, PCSRecord, SignatureCheck, parse, verify_signature
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway import errors as E
 from gateway.errors import error_response, json_response
+from gateway.resp import RespError
 from gateway.tenants import TENANT_RE, Snapshot, Tenant
 from gateway.wal import WalUnavailable
 from topics.catalogue import REPLIES
@@ -148,7 +148,7 @@ async def _submit(gw: Gateway, request: Request, rid: str, out: _Outcome) -> Res
         return error_response(401, E.UNKNOWN_TENANT, f"tenant {shown} is not known", rid)
     try:
         verdict = await gw.limiter.take(tenant)
-    except (RedisError, OSError) as exc:  # fail open: the WAL matters more than the limit
+    except (RespError, OSError) as exc:  # fail open: the WAL matters more than the limit
         gw.metrics.limiter_errors.labels(gw.region).inc()
         log.warning("rate limiter unavailable, request let through: %s", exc)
     else:

@@ -6,10 +6,10 @@ import asyncio
 import secrets
 
 import pytest
-from redis.asyncio import Redis
 
 from flk.config import Secret
 from gateway.limits import Limiter, Verdict
+from gateway.resp import RespClient
 from gateway.tenants import Tenant
 from infra.layout import Layout
 
@@ -21,15 +21,15 @@ def _tenant(rate: float, burst: int, quota: int) -> Tenant:
 
 
 async def _take_n(url: str, tenant: Tenant, n: int) -> list[Verdict]:
-    a, b = Redis.from_url(url), Redis.from_url(url)
+    a, b = RespClient.from_url(url), RespClient.from_url(url)
     try:
         la, lb = Limiter(a, "test"), Limiter(b, "test")
         out = [await (la if i % 2 == 0 else lb).take(tenant) for i in range(n)]
         await la.reset(tenant.id)
         return out
     finally:
-        await a.aclose()
-        await b.aclose()
+        await a.close()
+        await b.close()
 
 
 def test_token_bucket_is_shared_between_clients(platform: Layout) -> None:
@@ -46,3 +46,25 @@ def test_daily_quota(platform: Layout) -> None:
     assert [v.allowed for v in verdicts] == [True, True, True, False]
     assert verdicts[3].reason == "quota_exceeded"
     assert 1 <= verdicts[3].retry_after_s <= 86_400
+
+
+def test_resp_client_pipelines_and_reports_errors(platform: Layout) -> None:
+    async def run() -> None:
+        client = RespClient.from_url(platform.regions[0].redis_url)
+        key = f"flk:test:{secrets.token_hex(4)}"
+        try:
+            replies = await asyncio.gather(*(client.execute("INCR", key) for _ in range(50)))
+            assert sorted(replies) == list(range(1, 51))  # every reply to its own command
+            assert await client.execute("SET", key, "v", "EX", 10) == b"OK"
+            assert await client.execute("GET", key) == b"v"
+            assert await client.execute("GET", key + ":absent") is None
+            with pytest.raises(Exception, match="wrong number of arguments|ERR"):
+                await client.execute("GET")
+            assert await client.execute("DEL", key) == 1  # still usable after an error reply
+        finally:
+            await client.close()
+        dead = RespClient("127.0.0.1", 1, timeout_s=0.5)
+        with pytest.raises(OSError):
+            await dead.execute("PING")
+
+    asyncio.run(run())
