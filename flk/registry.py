@@ -58,23 +58,28 @@ def publish_policy(home: Path, document: dict[str, object]) -> Policy:
     return policy
 
 
+def _load(home: Path, kind: str, version: str) -> dict[str, object]:
+    path = home / "versions" / kind / f"{version}.yaml"
+    if not path.exists():
+        raise UnknownVersionError(f"{kind} version {version!r} is not in {path.parent}")
+    doc: dict[str, object] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    return doc
+
+
+def _same(kind: str, wanted: str, loaded: str) -> None:
+    if loaded != wanted:  # a tampered or misnamed archive file
+        raise UnknownVersionError(f"the archived {kind} {wanted} holds version {loaded}")
+
+
 @lru_cache(maxsize=64)
 def keyset(home: Path, version: str) -> KeySet:
-    path = home / "versions" / "keyset" / f"{version}.yaml"
-    if not path.exists():
-        raise UnknownVersionError(f"key-set version {version!r} is not in {path.parent}")
-    loaded = keyset_from_mapping(yaml.safe_load(path.read_text(encoding="utf-8")))
-    if loaded.version != version:
-        raise UnknownVersionError(f"{path} holds version {loaded.version}, not {version}")
+    loaded = keyset_from_mapping(_load(home, "keyset", version))
+    _same("keyset", version, loaded.version)
     return loaded
 
 
 @lru_cache(maxsize=64)
 def policy(home: Path, version: str) -> Policy:
-    path = home / "versions" / "policy" / f"{version}.yaml"
-    if not path.exists():
-        raise UnknownVersionError(f"policy version {version!r} is not in {path.parent}")
-    loaded = policy_from_mapping(yaml.safe_load(path.read_text(encoding="utf-8")))
-    if loaded.version != version:
-        raise UnknownVersionError(f"{path} holds version {loaded.version}, not {version}")
+    loaded = policy_from_mapping(_load(home, "policy", version))
+    _same("policy", version, loaded.version)
     return loaded
