@@ -32,7 +32,7 @@ def test_unknown_and_tampered_versions_are_refused(tmp_path: Path) -> None:
     ks = registry.publish_keyset(tmp_path, DOC)
     path = tmp_path / "versions" / "keyset" / f"{ks.version}.yaml"
     tampered = yaml.safe_load(path.read_text())
-    tampered["tenants"]["t"]["keys"][0]["secret"] = "other"
+    tampered["tenants"]["t"]["keys"][0]["secret"] = "other"  # noqa: S105 (a test value)
     path.write_text(yaml.safe_dump(tampered))
     registry.keyset.cache_clear()
     with pytest.raises(registry.UnknownVersionError, match=f"archived keyset {ks.version} holds"):
