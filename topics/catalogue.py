@@ -42,6 +42,23 @@ def _wal_configs() -> dict[str, str]:
     }
 
 
+REPLAY_PREFIX = "flk.replay."
+
+
+def replay_outcomes(run_id: str) -> TopicSpec:
+    """The side topic of one `flk replay` run: its outcomes, compacted like `flk.outcomes`
+    and co-partitioned with it (same keys, same partitions) so `--diff` compares like with
+    like. Created by the run; its records expire after a week."""
+    return TopicSpec(
+        f"{REPLAY_PREFIX}{run_id}.outcomes",
+        WAL_PARTITIONS,
+        True,
+        {"cleanup.policy": "compact,delete", "retention.ms": str(7 * DAY_MS),
+         "min.compaction.lag.ms": "0"},
+        f"outcomes of the replay run {run_id}",
+    )  # fmt: skip
+
+
 def mirrored_wal(source_region: str) -> str:
     """The name MirrorMaker's DefaultReplicationPolicy gives `flk.wal` from `source_region`."""
     return f"{source_region}.{WAL}"
