@@ -111,6 +111,8 @@ class Gateway:
     async def _reload_loop(self) -> None:
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
+            for handler in logging.getLogger().handlers:
+                handler.flush()  # the buffered access log (gateway/server.py)
             try:
                 if self.tenants.maybe_reload():
                     snap = self.tenants.snapshot
@@ -176,8 +178,7 @@ class Gateway:
         return response
 
     def counted(self, response: Response, tenant: str, route: str) -> Response:
-        self.metrics.requests.labels(self.region, tenant, route,
-                                     str(response.status_code)).inc()
+        self.metrics.count(tenant, route, response.status_code)
         return response
 
 

@@ -3,6 +3,8 @@ tenants come from the tenants file; anything else is counted as `unknown`)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY = (0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25,
@@ -59,3 +61,16 @@ class GatewayMetrics:
             "flk_gateway_info", "Versions in force (value 1)",
             ["region", "index", "keyset_version", "policy_version"], registry=r)
         self.index = str(index)
+        # Children bound once: a labels() lookup per use costs more than the increment.
+        self.latency_r = self.latency.labels(region)
+        self.wal_produce_r = self.wal_produce.labels(region)
+        self.in_flight_r = self.in_flight.labels(region)
+        self._counted: dict[tuple[str, str, int], Any] = {}
+
+    def count(self, tenant: str, route: str, status: int) -> None:
+        key = (tenant, route, status)
+        child = self._counted.get(key)
+        if child is None:
+            child = self._counted[key] = self.requests.labels(self.region, tenant, route,
+                                                              str(status))
+        child.inc()

@@ -6,13 +6,17 @@ observability layers) against ~15 µs for the bare protocol, and a submit makes 
 connection per process, commands written as they come, replies matched in order (Redis answers
 a connection's commands in the order received). A broken connection fails every command in
 flight (the callers treat that like Redis being down) and is reopened on the next command.
+Commands issued in the same event-loop turn go out in one write (one syscall), and timeouts are
+enforced by a watchdog on the oldest command in flight rather than a timer per command.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import hashlib
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,9 +48,12 @@ class RespClient:
         self.timeout_s = timeout_s
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
+        # (future, deadline) per command in flight, in the order the replies will come.
+        self._waiting: collections.deque[tuple[asyncio.Future[Any], float]] = collections.deque()
+        self._pending_out: list[bytes] = []
         self._connecting: asyncio.Lock | None = None
         self._read_task: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
         self._scripts: dict[str, str] = {}
 
     @classmethod
@@ -63,29 +70,42 @@ class RespClient:
                 reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(self.host, self.port), self.timeout_s)
                 self._reader, self._writer = reader, writer
-                self._read_task = asyncio.get_running_loop().create_task(self._read_loop(reader))
+                loop = asyncio.get_running_loop()
+                self._read_task = loop.create_task(self._read_loop(reader))
+                if self._watchdog is None or self._watchdog.done():
+                    self._watchdog = loop.create_task(self._watch())
             return self._writer
 
     async def execute(self, *args: Arg) -> Any:
         writer = self._writer
         if writer is None or writer.is_closing():
             writer = await self._connect()
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._waiting.append(future)
-        writer.write(_encode(args))
-        try:
-            return await asyncio.wait_for(future, self.timeout_s)
-        except TimeoutError:
-            # The connection's reply order can no longer be trusted: start afresh.
-            self._fail(RespError("timed out"))
-            raise RespError(f"Redis did not answer within {self.timeout_s} s") from None
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        self._waiting.append((future, time.monotonic() + self.timeout_s))
+        if not self._pending_out:
+            loop.call_soon(self._flush)
+        self._pending_out.append(_encode(args))
+        return await future
+
+    def _flush(self) -> None:
+        data, self._pending_out = b"".join(self._pending_out), []
+        if self._writer is not None and not self._writer.is_closing():
+            self._writer.write(data)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(min(0.25, self.timeout_s / 4))
+            if self._waiting and self._waiting[0][1] < time.monotonic():
+                # The connection's reply order can no longer be trusted: start afresh.
+                self._fail(RespError(f"Redis did not answer within {self.timeout_s} s"))
 
     async def _read_loop(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
                 reply = await self._read(reader)
                 if self._waiting:
-                    future = self._waiting.popleft()
+                    future, _deadline = self._waiting.popleft()
                     if not future.done():
                         if isinstance(reply, RespError):
                             future.set_exception(reply)
@@ -122,8 +142,9 @@ class RespClient:
             writer.close()
         if self._read_task is not None and self._read_task is not asyncio.current_task():
             self._read_task.cancel()
+        self._pending_out.clear()
         while self._waiting:
-            future = self._waiting.popleft()
+            future, _deadline = self._waiting.popleft()
             if not future.done():
                 future.set_exception(exc)
 
@@ -140,4 +161,12 @@ class RespClient:
             return await self.execute("EVAL", script, len(keys), *keys, *args)
 
     async def close(self) -> None:
+        writer = self._writer
+        tasks = [t for t in (self._watchdog, self._read_task) if t is not None]
+        for task in tasks:
+            task.cancel()
         self._fail(RespError("closed"))
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if writer is not None:
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()

@@ -42,8 +42,21 @@ def _gw(request: Request) -> Gateway:
     return gw
 
 
-def _request_id(request: Request) -> tuple[str, Response | None]:
-    given = request.headers.get("x-request-id")
+_SUBMIT_HEADERS: Final = frozenset({b"x-request-id", b"x-tenant-id", b"content-length", b"prefer"})
+
+
+def _submit_headers(request: Request) -> dict[bytes, str]:
+    """The few headers a submit reads, in one pass over the raw list."""
+    out: dict[bytes, str] = {}
+    for name, value in request.scope["headers"]:
+        if name in _SUBMIT_HEADERS:
+            out[name] = value.decode("latin-1")
+    return out
+
+
+def _request_id(request: Request, given: str | None = None) -> tuple[str, Response | None]:
+    if given is None:
+        given = request.headers.get("x-request-id")
     if given is None:
         return str(uuid.uuid4()), None
     if REQUEST_ID_RE.fullmatch(given) is None:
@@ -55,9 +68,8 @@ def _request_id(request: Request) -> tuple[str, Response | None]:
     return given, None
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
+async def _read_body(request: Request, length: str | None, limit: int) -> bytes | None:
     """The whole body, or None as soon as it exceeds `limit` (never truncated: SPEC §4)."""
-    length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         return None
     chunks: list[bytes] = []
@@ -110,29 +122,31 @@ class _Outcome:
 async def submit(request: Request) -> Response:
     gw = _gw(request)
     t0 = time.perf_counter()
-    gw.metrics.in_flight.labels(gw.region).inc()
-    rid, bad = _request_id(request)
+    gw.metrics.in_flight_r.inc()
+    headers = _submit_headers(request)
+    rid, bad = _request_id(request, headers.get(b"x-request-id"))
     out = _Outcome("unknown")
     try:
-        response = bad or await _submit(gw, request, rid, out)
+        response = bad or await _submit(gw, request, headers, rid, out)
     except Exception:
         log.exception("submit failed request_id=%s tenant=%s", rid, out.tenant)
         out.reason = E.INTERNAL
         response = error_response(500, E.INTERNAL, "internal error; see the gateway log", rid)
     finally:
-        gw.metrics.in_flight.labels(gw.region).dec()
-    gw.metrics.latency.labels(gw.region).observe(time.perf_counter() - t0)
-    gw.metrics.requests.labels(gw.region, out.tenant, "submit", str(response.status_code)).inc()
+        gw.metrics.in_flight_r.dec()
+    gw.metrics.latency_r.observe(time.perf_counter() - t0)
+    gw.metrics.count(out.tenant, "submit", response.status_code)
     if gw.settings.access_log:
         log.info("submit request_id=%s tenant=%s pcs_id=%s status=%s reason=%s", rid,
                  out.tenant, out.pcs_id, response.status_code, out.reason)
     return response
 
 
-async def _submit(gw: Gateway, request: Request, rid: str, out: _Outcome) -> Response:
+async def _submit(gw: Gateway, request: Request, headers: dict[bytes, str], rid: str,
+                  out: _Outcome) -> Response:  # fmt: skip
     settings = gw.settings
-    body = await _read_body(request, settings.max_body_bytes)
-    tenant_id = request.headers.get("x-tenant-id") or "default"
+    body = await _read_body(request, headers.get(b"content-length"), settings.max_body_bytes)
+    tenant_id = headers.get(b"x-tenant-id") or "default"
     snap = gw.tenants.snapshot
     assert snap is not None
     tenant = snap.tenants.get(tenant_id)
@@ -163,10 +177,11 @@ async def _submit(gw: Gateway, request: Request, rid: str, out: _Outcome) -> Res
         out.reason = E.BACKPRESSURE
         return error_response(503, E.BACKPRESSURE, "the pipeline is behind; retry later", rid,
                               settings.retry_after_s)
-    return await _append_and_answer(gw, request, rid, tenant, snap, body, out)
+    respond_async = "respond-async" in headers.get(b"prefer", "").lower()
+    return await _append_and_answer(gw, respond_async, rid, tenant, snap, body, out)
 
 
-async def _append_and_answer(gw: Gateway, request: Request, rid: str, tenant: Tenant,
+async def _append_and_answer(gw: Gateway, respond_async: bool, rid: str, tenant: Tenant,
                              snap: Snapshot, body: bytes, out: _Outcome) -> Response:  # fmt: skip
     settings = gw.settings
     stamp = gw.clock.now()
@@ -183,7 +198,6 @@ async def _append_and_answer(gw: Gateway, request: Request, rid: str, tenant: Te
         out.pcs_id = record.pcs_id
         check = verify_signature(record, snap.keyset, tenant.id, stamp.ms)
     pcs_id = record.pcs_id if record is not None else None
-    respond_async = "respond-async" in request.headers.get("prefer", "").lower()
     will_wait = check is not None and check.ok and not respond_async
     waiter = gw.replies.expect(rid, tenant.id) if will_wait else None
     headers = WalHeaders(
@@ -202,7 +216,7 @@ async def _append_and_answer(gw: Gateway, request: Request, rid: str, tenant: Te
         return error_response(503, E.WAL_UNAVAILABLE,
                               "the write-ahead log did not acknowledge the request; retry later",
                               rid, settings.retry_after_s)
-    gw.metrics.wal_produce.labels(gw.region).observe(ack.seconds)
+    gw.metrics.wal_produce_r.observe(ack.seconds)
     if malformed is not None:
         out.reason = malformed.code
         return gw.answered(tenant.id, rid, 400, error_response(

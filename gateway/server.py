@@ -4,6 +4,7 @@ start the gateways (infra/apps.py)."""
 from __future__ import annotations
 
 import logging
+import logging.handlers
 
 import uvicorn
 
@@ -11,12 +12,21 @@ from gateway.app import create_app
 from gateway.settings import Settings
 
 
+def _logging(settings: Settings) -> None:
+    stream = logging.StreamHandler()
+    stream.setFormatter(logging.Formatter(
+        f"%(asctime)s %(levelname)s %(name)s [{settings.region.name}/{settings.index}] "
+        "%(message)s"))
+    # Access lines are buffered (a write per line is a syscall per request); warnings and
+    # errors flush at once, and the app flushes the buffer every second.
+    buffered = logging.handlers.MemoryHandler(256, logging.WARNING, stream, flushOnClose=True)
+    root = logging.getLogger()
+    root.setLevel(settings.log_level.upper())
+    root.addHandler(buffered)
+
+
 def serve(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s %(name)s [{settings.region.name}/{settings.index}] "
-               "%(message)s",
-    )
+    _logging(settings)
     config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
         http="httptools", lifespan="on", access_log=False, log_level="warning",

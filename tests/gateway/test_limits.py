@@ -68,3 +68,24 @@ def test_resp_client_pipelines_and_reports_errors(platform: Layout) -> None:
             await dead.execute("PING")
 
     asyncio.run(run())
+
+
+def test_resp_client_times_out_a_silent_server() -> None:
+    async def run() -> None:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read(1 << 16)  # and never answer
+            await reader.read(1 << 16)  # until the client hangs up
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        client = RespClient("127.0.0.1", port, timeout_s=0.4)
+        try:
+            with pytest.raises(Exception, match="did not answer within 0.4 s"):
+                await client.execute("PING")
+        finally:
+            await client.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(run())
