@@ -2,9 +2,11 @@
 
 A stamp is (physical ms, counter): the wall clock plus the region's configured offset, never
 going backwards; stamps issued within one millisecond (or while the wall clock lags a stamp
-already seen) are ordered by the counter. `observe` lets the clock catch up with a stamp seen
-elsewhere, but only up to `max_future_skew_ms` ahead of the local clock: a stamp further in the
-future is not adopted (one bad clock must not drag every later stamp forward) and is counted.
+already seen) are ordered by the counter. When the wall clock steps back by more than
+`max_future_skew_ms`, stamps run ahead of it by more than the bound: that is counted.
+`observe` lets the clock catch up with a stamp seen elsewhere, but only up to
+`max_future_skew_ms` ahead of the local clock: a stamp further in the future is not adopted
+(one bad clock must not drag every later stamp forward) and is counted.
 """
 
 from __future__ import annotations
@@ -42,16 +44,22 @@ class HybridClock:
             last = self._last
             stamp = Stamp(physical, 0) if physical > last.ms else Stamp(last.ms, last.counter + 1)
             self._last = stamp
-            return stamp
+        ahead = stamp.ms - physical
+        if ahead > self.max_future_skew_ms:
+            self._skewed(ahead)
+        return stamp
+
+    def _skewed(self, ahead_ms: int) -> None:
+        self.skew_rejections += 1
+        if self._on_skew is not None:
+            self._on_skew(ahead_ms)
 
     def observe(self, seen: Stamp) -> bool:
         """Adopt a stamp seen elsewhere unless it is too far in the future; True if adopted."""
         physical = self.physical_ms()
         ahead = seen.ms - physical
         if ahead > self.max_future_skew_ms:
-            self.skew_rejections += 1
-            if self._on_skew is not None:
-                self._on_skew(ahead)
+            self._skewed(ahead)
             return False
         with self._lock:
             if seen > self._last:

@@ -44,6 +44,17 @@ def test_hlc_is_monotonic_when_the_wall_clock_stalls_or_goes_back() -> None:
     assert clock.now() == Stamp(1001, 0)
 
 
+def test_hlc_counts_a_wall_clock_step_back_beyond_the_bound() -> None:
+    wall = [50_000]
+    seen: list[int] = []
+    clock = HybridClock(max_future_skew_ms=1000, wall_ms=lambda: wall[0], on_skew=seen.append)
+    clock.now()
+    wall[0] = 49_500  # within the bound: not counted
+    clock.now()
+    wall[0] = 45_000
+    assert clock.now() == Stamp(50_000, 2) and seen == [5000]
+
+
 def test_hlc_offset_moves_stamps() -> None:
     clock = HybridClock(offset_ms=5000, wall_ms=lambda: 1000)
     assert clock.now() == Stamp(6000, 0)
