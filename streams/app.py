@@ -120,6 +120,12 @@ class DedupWorker:
             broker_max_poll_records=2000,
             stream_buffer_maxsize=8192,
             broker_commit_interval=1.0,
+            # A worker killed outright holds its partitions until the group coordinator gives
+            # up on it; a short session bounds that stall. Static membership lets a worker
+            # restarted under the same index take its partitions back without a rebalance.
+            broker_session_timeout=s.session_timeout_s,
+            broker_heartbeat_interval=max(1.0, s.session_timeout_s / 4),
+            consumer_group_instance_id=f"{s.app_id}-worker-{s.index}",
             web_enabled=True,
             web_port=s.port,
             web_bind=s.host,

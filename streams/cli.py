@@ -71,8 +71,10 @@ def _parse_time(text: str | None) -> int | None:
 @click.option("--diff", "do_diff", is_flag=True,
               help="Compare the replayed outcomes with the live compacted flk.outcomes; exit 1 "
                    "if any differ.")
+@click.option("--tenant", default=None, help="Compare only this tenant's keys.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def replay(region: str, from_time: str | None, do_diff: bool, as_json: bool) -> None:
+def replay(region: str, from_time: str | None, do_diff: bool, tenant: str | None,
+           as_json: bool) -> None:  # fmt: skip
     """Re-process REGION's WAL into empty state under a fresh application id, writing the
     outcomes to a side topic of the run (never to flk.outcomes)."""
     from streams import replay as rp
@@ -83,7 +85,8 @@ def replay(region: str, from_time: str | None, do_diff: bool, as_json: bool) -> 
     report = rp.replay(layout, reg, from_ms=from_ms, say=say)
     differences = 0
     if do_diff:
-        d = rp.diff(reg, report.side_topic, report.group)
+        prefix = f"{tenant}/".encode() if tenant else b""
+        d = rp.diff(reg, report.side_topic, report.group, lambda k: k.startswith(prefix))
         differences = d.differences
         report.diff = {
             "compared": d.compared, "differences": differences, "differing": len(d.differing),

@@ -218,11 +218,16 @@ def latest(region: Region, topic: str, group: str) -> dict[bytes, bytes]:
         consumer.close()
 
 
-def diff(region: Region, side_topic: str, group: str) -> Diff:
+def diff(region: Region, side_topic: str, group: str,
+         only: Callable[[bytes], bool] | None = None) -> Diff:  # fmt: skip
+    """Compare the side topic with `flk.outcomes` (keys selected by `only`, default all)."""
     live = latest(region, OUTCOMES, group + "-diff")
     replayed = latest(region, side_topic, group + "-diff")
-    d = Diff(compared=len(set(live) & set(replayed)))
-    for key in sorted(set(live) | set(replayed)):
+    keys = set(live) | set(replayed)
+    if only is not None:
+        keys = {k for k in keys if only(k)}
+    d = Diff(compared=len(keys & set(live) & set(replayed)))
+    for key in sorted(keys):
         name = key.decode(errors="replace")
         if key not in replayed:
             d.only_live.append(name)

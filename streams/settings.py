@@ -48,6 +48,7 @@ class Settings:
     sweep_step: int
     sweep_interval_s: float
     delivery_timeout_ms: int
+    session_timeout_s: float
     log_level: str
 
     @property
@@ -112,5 +113,6 @@ def load_settings(region: str, index: int = 0, config: Config | None = None,
         delivery_timeout_ms=_positive(
             config, "STREAM_DELIVERY_TIMEOUT_MS", 30_000, 1000, 600_000
         ),
+        session_timeout_s=_positive(config, "STREAM_SESSION_TIMEOUT_S", 10, 6, 300),
         log_level=level,
     )
