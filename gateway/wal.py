@@ -66,10 +66,10 @@ class WalWriter:
         self._lock = threading.Lock()
         self._fatal: str | None = None
         self._producer = self._build()
+        self.rebuilds = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll_loop, name="wal-poll", daemon=True)
         self._thread.start()
-        self.rebuilds = 0
 
     def _build(self) -> Producer:
         return Producer({**self._config, "error_cb": self._error})
