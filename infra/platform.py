@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gateway import devkeys
 from infra import apps, jvm, kafka, mirror, postgres, redis, s3
 from infra.layout import Layout, Region
 from infra.procs import Service, Supervisor
@@ -73,6 +72,8 @@ def up(layout: Layout, progress: Progress = _quiet) -> list[str]:
                     f"reconfigured {len(report.reconfigured)}, grown {len(report.grown)}"
                 )
         _start_all(sup, mirrors(layout, java, jars), layout.startup_timeout_s, started, progress)
+        from gateway import devkeys  # the platform runs the gateway; it does not build on it
+
         devkeys.ensure_dev_tenants(layout.home)  # development keys, never committed
         _start_all(sup, apps.services(layout), layout.startup_timeout_s, started, progress)
     except BaseException:
@@ -152,6 +153,7 @@ def strays(layout: Layout) -> list[tuple[int, str]]:
 
 def status(layout: Layout) -> dict[str, Any]:
     """Health and endpoints of every component, as plain data (`flk status --json`)."""
+    from gateway.devkeys import tenants_path
     sup = Supervisor(layout.run_dir)
     regions: dict[str, Any] = {}
     for region in layout.regions:
@@ -167,7 +169,7 @@ def status(layout: Layout) -> dict[str, Any]:
         "home": str(layout.home),
         "kafka_version": jvm.kafka_version(),
         "s3_credentials_file": str(s3.credentials_path(layout)),
-        "tenants_file": str(devkeys.tenants_path(layout.home)),
+        "tenants_file": str(tenants_path(layout.home)),
         "regions": regions,
     }
 
