@@ -64,13 +64,26 @@ def round9(x: float) -> float:
     that skips Decimal when nothing needs rounding. Requires a finite float.
     """
     s = float.__repr__(x)
-    return x if _exact_at_9dp(s) else _quantize(s)
+    if "e" in s or "n" in s:  # exponent form, or inf/nan (which _exact_at_9dp refuses)
+        return x if _exact_at_9dp(s) else _quantize(s)
+    # Positional: `_exact_at_9dp` and the positional branch of `_quantize`, inlined.
+    dot = s.index(".")
+    cut = dot + 10
+    if len(s) <= cut:
+        return x
+    if s[cut] < "5":
+        return float(s[:cut])
+    neg = s[0] == "-"
+    digits = s[neg:dot] + s[dot + 1 : cut]
+    return float(f"{'-' if neg else ''}{int(digits) + 1}e-9")
 
 
 def canonical_number(x: float) -> str:
     """round9 then repr (SPEC §2.2–2.3): the text of one signed number in the payload."""
     s = float.__repr__(x)
-    return s if _exact_at_9dp(s) else float.__repr__(_quantize(s))
+    if "e" in s or "n" in s:  # exponent form, or inf/nan (which _exact_at_9dp refuses)
+        return s if _exact_at_9dp(s) else float.__repr__(_quantize(s))
+    return s if len(s) <= s.index(".") + 10 else float.__repr__(_quantize(s))
 
 
 def round9_decimal(x: float) -> float:

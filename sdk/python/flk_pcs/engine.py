@@ -13,11 +13,15 @@ The stream workers call, per record and in this order (signature before dedup):
 from __future__ import annotations
 
 import hashlib
+import math
 import re
-from typing import Final, NamedTuple
+from collections.abc import Callable
+from itertools import combinations
+from operator import itemgetter, sub, truediv
+from typing import Any, Final, NamedTuple
 
 from .canonical import compute_pcs_id, round9
-from .dhat import d_hat_from_counts
+from .dhat import _MIN_DX, d_hat_from_counts
 from .errors import MalformedError
 from .keyset import KeySet, SignatureCheck
 from .outcome import Outcome
@@ -26,6 +30,8 @@ from .policy import Policy, VerificationParams
 from .record import SCHEMA, PCSRecord
 from .signing import digest
 
+# What a NamedTuple's generated __new__ does, without its Python frame (hot path).
+_tuple_new: Final = tuple.__new__
 _HEX64_RE: Final = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _MAX_SCALE: Final = 1024
 _D_HAT_MAX: Final = 3.5
@@ -81,12 +87,103 @@ def _scales_problem(scales: tuple[int, ...], counts: list[int | None]) -> str | 
     return None
 
 
+class _Plan(NamedTuple):
+    """What `decide` needs from a `scales` tuple alone, computed once per distinct tuple: the
+    N_j keys in order, and the pairs i<j of `d_hat_from_counts` (same order, same |Δx|
+    filter) as index getters with their Δx, so the slopes are computed by C-level maps."""
+
+    keys: Callable[[Any], Any]  # N_j → the counts, a tuple in the order of scales
+    first: Callable[[Any], Any]  # ys → the y_i of every pair
+    second: Callable[[Any], Any]  # ys → the y_j of every pair
+    dx: tuple[float, ...]  # x_j − x_i of every pair
+
+
+_PLANS: dict[tuple[int, ...], _Plan | None] = {}
+_PLANS_MAX: Final = 4096
+_INT_TYPE: Final = frozenset({int})
+
+
+def _getter(items: list[Any]) -> Callable[[Any], Any]:
+    if len(items) == 1:  # itemgetter of one item returns the item, not a 1-tuple
+        only = items[0]
+        return lambda c: (c[only],)
+    return itemgetter(*items)
+
+
+def _make_plan(scales: tuple[int, ...]) -> _Plan | None:
+    """None when the scales alone already fail a §3.4 sanity rule (the exact path says which)."""
+    if len(set(scales)) < 2 or not all(1 <= s <= _MAX_SCALE for s in scales):
+        return None
+    log2 = math.log2
+    xs = [log2(s) for s in scales]
+    first: list[int] = []
+    second: list[int] = []
+    dx: list[float] = []
+    for i, j in combinations(range(len(xs)), 2):
+        if abs(xs[j] - xs[i]) >= _MIN_DX:
+            first.append(i)
+            second.append(j)
+            dx.append(xs[j] - xs[i])
+    return _Plan(_getter([str(s) for s in scales]), _getter(first), _getter(second), tuple(dx))
+
+
+def _plan(scales: tuple[int, ...]) -> _Plan | None:
+    plan = _PLANS.get(scales, False)
+    if plan is False:
+        plan = _make_plan(scales)
+        if len(_PLANS) >= _PLANS_MAX:
+            _PLANS.clear()
+        _PLANS[scales] = plan
+    return plan  # type: ignore[return-value]
+
+
 def decide(record: PCSRecord, params: VerificationParams) -> Decision:
     """SPEC §3 steps 4–7 on an authenticated first write; the first failure wins.
 
     recomputed_D_hat is reported whenever the scales and N_j allow it (whatever the reason);
     recomputed_budget and regime always (they only need the claimed, finite values).
+
+    The common case (valid scales, every N_j entry present and positive) takes a fast path
+    that does the same floating-point operations in the same order; anything else, and any
+    doubt, goes to `_decide_exact`.
     """
+    scales = record.scales
+    # The plan cache is keyed by value, and 1 == 1.0 == True: only genuine int tuples use it.
+    if type(scales) is not tuple or not set(map(type, scales)) <= _INT_TYPE:
+        return _decide_exact(record, params)
+    plan = _plan(scales)
+    if plan is None:
+        return _decide_exact(record, params)
+    n_j = record.N_j
+    if type(n_j) is not dict:  # e.g. a defaultdict, whose [] would differ from .get
+        return _decide_exact(record, params)
+    try:
+        counts = plan.keys(n_j)
+        if not min(counts) > 0:
+            return _decide_exact(record, params)
+        ys = list(map(math.log2, counts))
+    except (KeyError, TypeError, ValueError):  # a missing key, a None count, …
+        return _decide_exact(record, params)
+    slopes = list(map(truediv, map(sub, plan.second(ys), plan.first(ys)), plan.dx))
+    slopes.sort()
+    d_hat_re: float | None = round9(slopes[len(slopes) // 2])
+    d_hat, coh_star = record.D_hat, record.coh_star
+    budget_re = expected_budget(d_hat, coh_star, record.r, params)
+    regime_re = expected_regime(d_hat, coh_star, params)
+    reason = _first_failure(record, params, None, d_hat_re)
+    if reason is not None:
+        return _tuple_new(Decision, (False, True, reason, d_hat_re, budget_re, regime_re))
+    if record.regime != regime_re:
+        return _tuple_new(Decision, (True, True, "regime_mismatch", d_hat_re, budget_re,
+                                     regime_re))
+    if abs(record.budget - budget_re) > params.tol_budget:
+        return _tuple_new(Decision, (True, True, "budget_mismatch", d_hat_re, budget_re,
+                                     regime_re))
+    return _tuple_new(Decision, (True, False, None, d_hat_re, budget_re, regime_re))
+
+
+def _decide_exact(record: PCSRecord, params: VerificationParams) -> Decision:
+    """`decide`, one rule at a time: the reference the fast path is pinned to."""
     scales = record.scales
     n_j = record.N_j
     counts = [n_j.get(str(s)) for s in scales]
@@ -134,15 +231,16 @@ def outcome_of(
     decision: Decision, record: PCSRecord, tenant: str, key_id: str | None, body_sha256: str,
     policy_version: str, keyset_version: str,
 ) -> Outcome:
-    return Outcome(
-        http_status=202 if decision.escalated else 200,
-        status="escalated" if decision.escalated else "accepted",
-        tenant=tenant, pcs_id=record.pcs_id, accepted=decision.accepted,
-        escalated=decision.escalated, reason=decision.reason, detail=None,
-        recomputed_D_hat=decision.recomputed_D_hat, recomputed_budget=decision.recomputed_budget,
-        regime=decision.regime, key_id=key_id, body_sha256=body_sha256,
-        policy_version=policy_version, keyset_version=keyset_version,
-    )
+    escalated = decision.escalated
+    # In Outcome's field order, without the keyword binding of its __new__ (hot path).
+    return _tuple_new(Outcome, (
+        202 if escalated else 200,  # http_status
+        "escalated" if escalated else "accepted",  # status
+        tenant, record.pcs_id, decision.accepted, escalated, decision.reason,
+        None,  # detail
+        decision.recomputed_D_hat, decision.recomputed_budget, decision.regime, key_id,
+        body_sha256, policy_version, keyset_version,
+    ))
 
 
 def rejection(
