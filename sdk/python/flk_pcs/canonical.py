@@ -153,14 +153,26 @@ def _payload(pcs_id: str, merkle_root: str, epoch: int, shard_id: str, D_hat: fl
              coh_star: float, r: float, budget: float) -> bytes:
     """signing_payload without the argument checks, for callers that hold a parsed record
     (types and Unicode already enforced by the parser)."""
+    # canonical_number's common case inlined: a positional repr (no "e"; "n" would be inf or
+    # nan, which canonical_number refuses) with at most 9 decimals is the canonical text.
+    rep = float.__repr__
+    d, b, c, q = rep(D_hat), rep(budget), rep(coh_star), rep(r)
+    joined = d + b + c + q
+    if not (
+        "e" not in joined and "n" not in joined
+        and len(d) - d.index(".") <= 10 and len(b) - b.index(".") <= 10
+        and len(c) - c.index(".") <= 10 and len(q) - q.index(".") <= 10
+    ):
+        d, b, c, q = (canonical_number(D_hat), canonical_number(budget),
+                      canonical_number(coh_star), canonical_number(r))
     return (
-        f'{{"D_hat":{canonical_number(D_hat)}'
-        f',"budget":{canonical_number(budget)}'
-        f',"coh_star":{canonical_number(coh_star)}'
+        f'{{"D_hat":{d}'
+        f',"budget":{b}'
+        f',"coh_star":{c}'
         f',"epoch":{int.__repr__(epoch)}'
         f',"merkle_root":{encode_basestring_ascii(merkle_root)}'
         f',"pcs_id":{encode_basestring_ascii(pcs_id)}'
-        f',"r":{canonical_number(r)}'
+        f',"r":{q}'
         f',"shard_id":{encode_basestring_ascii(shard_id)}}}'
     ).encode("ascii")
 

@@ -168,8 +168,16 @@ def decide(record: PCSRecord, params: VerificationParams) -> Decision:
     slopes.sort()
     d_hat_re: float | None = round9(slopes[len(slopes) // 2])
     d_hat, coh_star = record.D_hat, record.coh_star
-    budget_re = expected_budget(d_hat, coh_star, record.r, params)
-    regime_re = expected_regime(d_hat, coh_star, params)
+    # expected_budget and expected_regime, inlined: the same expressions in the same order.
+    p = params
+    b = p.base + p.alpha * (1.0 - record.r) + p.beta * max(0.0, d_hat - p.D0) + p.gamma * coh_star
+    budget_re = round9(min(1.0, max(0.0, b)))
+    if coh_star >= p.sticky_coh_min and d_hat <= p.sticky_D_max:
+        regime_re = "sticky"
+    elif d_hat >= p.non_sticky_D_min:
+        regime_re = "non_sticky"
+    else:
+        regime_re = "mixed"
     reason = _first_failure(record, params, None, d_hat_re)
     if reason is not None:
         return _tuple_new(Decision, (False, True, reason, d_hat_re, budget_re, regime_re))

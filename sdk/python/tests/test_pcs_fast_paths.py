@@ -361,3 +361,41 @@ def test_hmac_check_equals_one_shot_hmac(secret: str, dig: bytes, other: bytes, 
     # The template is reused, never updated: the same check again gives the same answer.
     assert ks.check("t", 0, dig, sig).ok is hmac.compare_digest(right, sig)
     assert not ks.check("t", 0, hashlib.sha256(dig).digest(), right).ok
+
+
+# --- canonical: the payload's inlined number check ------------------------------------------
+
+def _payload_by_canonical_number(*a: Any) -> bytes:
+    from flk_pcs.canonical import canonical_number, encode_string
+
+    pcs_id, merkle_root, epoch, shard_id, d_hat, coh, r, budget = a
+    return (
+        f'{{"D_hat":{canonical_number(d_hat)},"budget":{canonical_number(budget)}'
+        f',"coh_star":{canonical_number(coh)},"epoch":{epoch}'
+        f',"merkle_root":{encode_string(merkle_root)},"pcs_id":{encode_string(pcs_id)}'
+        f',"r":{canonical_number(r)},"shard_id":{encode_string(shard_id)}}}'
+    ).encode("ascii")
+
+
+_payload_float = st.one_of(
+    st.floats(), st.floats(-2, 2).map(lambda x: round(x, 9)),
+    st.sampled_from([0.0, -0.0, 1e-5, 1.5e-7, 5e-10, 1e16, 0.1234567895, 2.5e-9]),
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_payload_float, _payload_float, _payload_float, _payload_float)
+def test_payload_equals_the_canonical_number_formula(d: float, c: float, r: float, b: float
+                                                     ) -> None:
+    from flk_pcs.canonical import _payload
+
+    args = ("ab" * 32, "cd" * 32, 7, "é", d, c, r, b)
+    try:
+        want: bytes | str = _payload_by_canonical_number(*args)
+    except ValueError as exc:
+        want = str(exc)
+    try:
+        got: bytes | str = _payload(*args)
+    except ValueError as exc:
+        got = str(exc)
+    assert got == want
