@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 from flk_pcs import KeySetError, PolicyError
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,10 +25,9 @@ from gateway import errors as E
 from gateway import routes
 from gateway.backpressure import LagMonitor
 from gateway.hlc import HybridClock
-from gateway.limits import Limiter
+from gateway.limits import REDIS_ERRORS, Limiter, connect_redis
 from gateway.metrics import GatewayMetrics
 from gateway.replies import ReplyReader
-from gateway.resp import RespClient, RespError
 from gateway.settings import Settings
 from gateway.store import OutcomeStore, RequestMarkers
 from gateway.tenants import TenantsFileError, TenantsStore
@@ -37,6 +37,7 @@ from infra.layout import load_layout
 log = logging.getLogger("flk.gateway")
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+REDIS_TIMEOUT_S = 1.0  # one Redis call (limiter decision, request marker), pool wait included
 
 
 class Gateway:
@@ -54,7 +55,7 @@ class Gateway:
         self._broker_ok = False
         self._broker_at = 0.0
         # Built in start(): they need the running loop.
-        self.redis: RespClient
+        self.redis: Redis
         self.limiter: Limiter
         self.markers: RequestMarkers
         self.wal: WalWriter
@@ -69,8 +70,8 @@ class Gateway:
         snap = self.tenants.load()  # a bad file at start-up stops the process, naming the field
         self._info(snap.keyset.version, snap.policy.version)
         self.metrics.reloads.labels(self.region, "ok").inc()
-        self.redis = RespClient.from_url(s.region.redis_url, timeout_s=1.0)
-        self.limiter = Limiter(self.redis, self.region)
+        self.redis = connect_redis(s.region.redis_url, timeout_s=REDIS_TIMEOUT_S)
+        self.limiter = Limiter(self.redis, self.region, timeout_s=REDIS_TIMEOUT_S)
         self.markers = RequestMarkers(self.redis, s.request_marker_ttl_s)
         self.wal = WalWriter(s.region.kafka_bootstrap, s.wal_timeout_ms, s.linger_ms,
                              on_fatal=lambda _r: self.metrics.wal_rebuilds.labels(
@@ -96,7 +97,7 @@ class Gateway:
             self.lag.stop()
         await asyncio.to_thread(self.wal.close)
         await self.outcomes.close()
-        await self.redis.close()
+        await self.redis.aclose()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -159,11 +160,12 @@ class Gateway:
             if after is not None:
                 await asyncio.wait([after])
             try:
-                if answer.get("status") == "pending":
-                    await self.markers.pending(tenant, request_id, answer.get("pcs_id"))
-                else:
-                    await self.markers.answered(tenant, request_id, status, answer)
-            except (RespError, OSError) as exc:
+                async with asyncio.timeout(REDIS_TIMEOUT_S):
+                    if answer.get("status") == "pending":
+                        await self.markers.pending(tenant, request_id, answer.get("pcs_id"))
+                    else:
+                        await self.markers.answered(tenant, request_id, status, answer)
+            except REDIS_ERRORS as exc:
                 log.warning("request marker not written request_id=%s: %s", request_id, exc)
 
         task = asyncio.get_running_loop().create_task(write())

@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from gateway import errors as E
 from gateway.errors import error_response, json_response
-from gateway.resp import RespError
+from gateway.limits import REDIS_ERRORS
 from gateway.tenants import TENANT_RE, Snapshot, Tenant
 from gateway.wal import WalUnavailable
 from topics.catalogue import REPLIES
@@ -162,7 +162,7 @@ async def _submit(gw: Gateway, request: Request, headers: dict[bytes, str], rid:
         return error_response(401, E.UNKNOWN_TENANT, f"tenant {shown} is not known", rid)
     try:
         verdict = await gw.limiter.take(tenant)
-    except (RespError, OSError) as exc:  # fail open: the WAL matters more than the limit
+    except REDIS_ERRORS as exc:  # fail open: the WAL matters more than the limit
         gw.metrics.limiter_errors.labels(gw.region).inc()
         log.warning("rate limiter unavailable, request let through: %s", exc)
     else:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 
 import pytest
 
 from flk.config import Secret
-from gateway.limits import Limiter, Verdict
-from gateway.resp import RespClient
+from gateway.limits import REDIS_ERRORS, Limiter, Verdict, connect_redis
 from gateway.tenants import Tenant
 from infra.layout import Layout
 
@@ -21,15 +21,16 @@ def _tenant(rate: float, burst: int, quota: int) -> Tenant:
 
 
 async def _take_n(url: str, tenant: Tenant, n: int) -> list[Verdict]:
-    a, b = RespClient.from_url(url), RespClient.from_url(url)
+    a, b = connect_redis(url), connect_redis(url)
     try:
         la, lb = Limiter(a, "test"), Limiter(b, "test")
         out = [await (la if i % 2 == 0 else lb).take(tenant) for i in range(n)]
         await la.reset(tenant.id)
+        assert await a.exists(f"flk:limits:test:bucket:{tenant.id}") == 0
         return out
     finally:
-        await a.close()
-        await b.close()
+        await a.aclose()
+        await b.aclose()
 
 
 def test_token_bucket_is_shared_between_clients(platform: Layout) -> None:
@@ -48,29 +49,45 @@ def test_daily_quota(platform: Layout) -> None:
     assert 1 <= verdicts[3].retry_after_s <= 86_400
 
 
-def test_resp_client_pipelines_and_reports_errors(platform: Layout) -> None:
-    async def run() -> None:
-        client = RespClient.from_url(platform.regions[0].redis_url)
-        key = f"flk:test:{secrets.token_hex(4)}"
+def test_script_unknown_to_redis_is_loaded_again(platform: Layout) -> None:
+    """EVALSHA of a script Redis does not know (a restarted Redis) loads it again. Simulated
+    with an unknown digest: SCRIPT FLUSH would disturb the other users of the shared Redis."""
+
+    async def run() -> list[Verdict]:
+        client = connect_redis(platform.regions[0].redis_url)
         try:
-            replies = await asyncio.gather(*(client.execute("INCR", key) for _ in range(50)))
-            assert sorted(replies) == list(range(1, 51))  # every reply to its own command
-            assert await client.execute("SET", key, "v", "EX", 10) == b"OK"
-            assert await client.execute("GET", key) == b"v"
-            assert await client.execute("GET", key + ":absent") is None
-            with pytest.raises(Exception, match="wrong number of arguments|ERR"):
-                await client.execute("GET")
-            assert await client.execute("DEL", key) == 1  # still usable after an error reply
+            limiter = Limiter(client, "test")
+            tenant = _tenant(rate=1000, burst=10, quota=0)
+            first = await limiter.take(tenant)
+            limiter._script.sha = "0" * 40  # NOSCRIPT on the next call
+            second = await limiter.take(tenant)
+            assert limiter._script.sha != "0" * 40
+            await limiter.reset(tenant.id)
+            return [first, second]
         finally:
-            await client.close()
-        dead = RespClient("127.0.0.1", 1, timeout_s=0.5)
-        with pytest.raises(OSError):
-            await dead.execute("PING")
+            await client.aclose()
+
+    assert [v.allowed for v in asyncio.run(run())] == [True, True]
+
+
+def test_limiter_reports_redis_down_at_once() -> None:
+    """Nothing listens: the error comes at once (no retries) and is one the submit route lets
+    through (REDIS_ERRORS)."""
+
+    async def run() -> None:
+        client = connect_redis("redis://127.0.0.1:1/0", timeout_s=0.5)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(REDIS_ERRORS):
+                await Limiter(client, "test", timeout_s=0.5).take(_tenant(1, 1, 0))
+            assert time.monotonic() - t0 < 0.5
+        finally:
+            await client.aclose()
 
     asyncio.run(run())
 
 
-def test_resp_client_times_out_a_silent_server() -> None:
+def test_limiter_times_out_a_silent_server() -> None:
     async def run() -> None:
         async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             await reader.read(1 << 16)  # and never answer
@@ -79,13 +96,49 @@ def test_resp_client_times_out_a_silent_server() -> None:
 
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        client = RespClient("127.0.0.1", port, timeout_s=0.4)
+        client = connect_redis(f"redis://127.0.0.1:{port}/0", timeout_s=0.4)
         try:
-            with pytest.raises(Exception, match="did not answer within 0.4 s"):
-                await client.execute("PING")
+            t0 = time.monotonic()
+            with pytest.raises(REDIS_ERRORS):
+                await Limiter(client, "test", timeout_s=0.4).take(_tenant(1, 1, 0))
+            assert 0.35 < time.monotonic() - t0 < 1.0
         finally:
-            await client.close()
+            await client.aclose()
             server.close()
             await server.wait_closed()
 
     asyncio.run(run())
+
+
+# Starlette 1.x asks for httpx2 under its TestClient; httpx works for this use.
+@pytest.mark.filterwarnings("ignore::starlette.exceptions.StarletteDeprecationWarning")
+def test_submit_is_let_through_and_counted_when_redis_is_down(platform: Layout) -> None:
+    """An in-process gateway (real broker and tenants) whose Redis is unreachable: the submit is
+    appended and answered (202 pending), flk_gateway_limiter_errors_total counts it."""
+    from starlette.testclient import TestClient
+
+    from flk.config import Config
+    from gateway.app import create_app
+    from gateway.settings import load_settings
+    from gateway.store import RequestMarkers
+    from tests.gateway.helpers import signed_body, wal_ends, wal_records
+
+    region = platform.regions[0]
+    settings = load_settings(region.name, 7, Config(None, environ={
+        "FLK_HOME": str(platform.home)}))
+    app = create_app(settings)
+    ends = wal_ends(region)
+    with TestClient(app) as client:
+        gw = app.state.gw
+        dead = connect_redis("redis://127.0.0.1:1/0", timeout_s=0.5)
+        gw.limiter = Limiter(dead, gw.region, timeout_s=0.5)
+        gw.markers = RequestMarkers(dead, 60)
+        errors = gw.metrics.limiter_errors.labels(gw.region)
+        before = errors._value.get()
+        _doc, body = signed_body(platform.home, "default")
+        rid = f"nolimit-{secrets.token_hex(4)}"
+        r = client.post("/v1/pcs/submit", content=body,
+                        headers={"X-Request-Id": rid, "Prefer": "respond-async"})
+        assert r.status_code == 202 and r.json()["status"] == "pending"
+        assert errors._value.get() == before + 1
+    assert rid in wal_records(region, ends, {rid}, timeout=10)
