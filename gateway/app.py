@@ -25,8 +25,9 @@ from gateway import errors as E
 from gateway import routes
 from gateway.backpressure import LagMonitor
 from gateway.hlc import HybridClock
-from gateway.limits import REDIS_ERRORS, Limiter, connect_redis
+from gateway.limits import Limiter
 from gateway.metrics import GatewayMetrics
+from gateway.redisio import REDIS_ERRORS, TurnPipeline, connect_redis
 from gateway.replies import ReplyReader
 from gateway.settings import Settings
 from gateway.store import OutcomeStore, RequestMarkers
@@ -56,6 +57,7 @@ class Gateway:
         self._broker_at = 0.0
         # Built in start(): they need the running loop.
         self.redis: Redis
+        self.redis_batch: TurnPipeline
         self.limiter: Limiter
         self.markers: RequestMarkers
         self.wal: WalWriter
@@ -71,8 +73,9 @@ class Gateway:
         self._info(snap.keyset.version, snap.policy.version)
         self.metrics.reloads.labels(self.region, "ok").inc()
         self.redis = connect_redis(s.region.redis_url, timeout_s=REDIS_TIMEOUT_S)
-        self.limiter = Limiter(self.redis, self.region, timeout_s=REDIS_TIMEOUT_S)
-        self.markers = RequestMarkers(self.redis, s.request_marker_ttl_s)
+        self.redis_batch = TurnPipeline(self.redis)
+        self.limiter = Limiter(self.redis_batch, self.region, timeout_s=REDIS_TIMEOUT_S)
+        self.markers = RequestMarkers(self.redis_batch, s.request_marker_ttl_s)
         self.wal = WalWriter(s.region.kafka_bootstrap, s.wal_timeout_ms, s.linger_ms,
                              on_fatal=lambda _r: self.metrics.wal_rebuilds.labels(
                                  self.region).inc())
@@ -97,6 +100,7 @@ class Gateway:
             self.lag.stop()
         await asyncio.to_thread(self.wal.close)
         await self.outcomes.close()
+        await self.redis_batch.close()
         await self.redis.aclose()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:

@@ -4,10 +4,9 @@ One Lua script in the region's Redis does read-refill-take atomically, on Redis'
 (`TIME`), so processes with skewed clocks still share one bucket (SPEC §4: limits shared by all
 gateway processes of a region). The daily quota counts per UTC day of that clock.
 
-The region's Redis is reached with redis-py's asyncio client (hiredis parser): one client per
-process over a blocking connection pool, no retries (a failed command is reported at once and
-the caller lets the request through), and the script registered once (EVALSHA, loaded again on
-NOSCRIPT by redis-py).
+The script is registered once (`Redis.register_script`) and run by its digest (EVALSHA) in the
+process's per-turn pipeline (gateway/redisio.py); a Redis that does not know it (restarted)
+gets it loaded again by redis-py.
 """
 
 from __future__ import annotations
@@ -17,30 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError
 
+from gateway.redisio import TurnPipeline
 from gateway.tenants import Tenant
-
-# What a Redis call can raise when Redis is down, slow or answers an error: redis-py's own
-# errors, and OSError (which includes the TimeoutError of asyncio.timeout).
-REDIS_ERRORS: Final = (RedisError, OSError)
-
-# Connections per gateway process. A submit holds one for a single round trip (~0.1-1 ms), so a
-# few are busy even at saturation; beyond the pool a command waits (at most the timeout) for a
-# free connection instead of opening more or failing open.
-POOL_SIZE: Final = 32
-
-
-def connect_redis(url: str, timeout_s: float = 1.0, pool_size: int = POOL_SIZE) -> Redis:
-    """The process's Redis client: connect, write, read and pool wait each bounded by
-    `timeout_s`, no retries."""
-    pool = BlockingConnectionPool.from_url(
-        url, max_connections=pool_size, timeout=timeout_s, socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0))
-    return Redis.from_pool(pool)  # the client owns the pool: aclose() closes its connections
 
 # KEYS[1] bucket hash, KEYS[2] quota counter prefix. ARGV: rate/s, burst, daily quota (0 = none).
 # Returns {allowed (0|1), retry_after_ms, why (0 ok, 1 rate, 2 quota), quota used}.
@@ -87,12 +66,13 @@ class Verdict:
 
 
 class Limiter:
-    def __init__(self, redis: Redis, region: str, prefix: str = "flk:limits",
+    def __init__(self, redis: TurnPipeline, region: str, prefix: str = "flk:limits",
                  timeout_s: float = 1.0) -> None:  # fmt: skip
-        self._redis = redis
+        self._batch = redis
+        self._redis = redis.redis
         self._prefix = f"{prefix}:{region}"
         self._timeout_s = timeout_s
-        self._script = redis.register_script(_SCRIPT)
+        self._script = self._redis.register_script(_SCRIPT)
 
     async def take(self, tenant: Tenant) -> Verdict:
         """The decision for one submit; raises one of REDIS_ERRORS when Redis does not give it
@@ -100,7 +80,11 @@ class Limiter:
         keys = [f"{self._prefix}:bucket:{tenant.id}", f"{self._prefix}:quota:{tenant.id}"]
         args: list[str | int] = [repr(tenant.rate_per_s), tenant.burst, tenant.daily_quota]
         async with asyncio.timeout(self._timeout_s):
-            allowed, retry_ms, why, _used = await self._script(keys=keys, args=args)
+            try:
+                reply = await self._batch.execute("EVALSHA", self._script.sha, 2, *keys, *args)
+            except NoScriptError:
+                reply = await self._script(keys=keys, args=args)  # SCRIPT LOAD, then EVALSHA
+        allowed, retry_ms, why, _used = reply
         if int(allowed) == 1:
             return Verdict(True, 0, None)
         retry = max(1, math.ceil(int(retry_ms) / 1000))

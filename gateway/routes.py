@@ -21,7 +21,7 @@ from starlette.responses import Response
 
 from gateway import errors as E
 from gateway.errors import error_response, json_response
-from gateway.limits import REDIS_ERRORS
+from gateway.redisio import REDIS_ERRORS
 from gateway.tenants import TENANT_RE, Snapshot, Tenant
 from gateway.wal import WalUnavailable
 from topics.catalogue import REPLIES

@@ -15,13 +15,14 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from redis.asyncio import Redis
+
+from gateway.redisio import TurnPipeline
 
 log = logging.getLogger("flk.gateway.store")
 
 
 class RequestMarkers:
-    def __init__(self, redis: Redis, ttl_s: int, prefix: str = "flk:req") -> None:
+    def __init__(self, redis: TurnPipeline, ttl_s: int, prefix: str = "flk:req") -> None:
         self._redis = redis
         self._ttl = ttl_s
         self._prefix = prefix
@@ -31,15 +32,17 @@ class RequestMarkers:
 
     async def pending(self, tenant: str, request_id: str, pcs_id: str | None) -> None:
         doc = {"state": "pending", "pcs_id": pcs_id}
-        await self._redis.set(self._key(tenant, request_id), json.dumps(doc), ex=self._ttl)
+        await self._redis.execute("SET", self._key(tenant, request_id), json.dumps(doc), "EX",
+                                  self._ttl)
 
     async def answered(self, tenant: str, request_id: str, http_status: int,
                        answer: dict[str, Any]) -> None:  # fmt: skip
         doc = {"state": "answered", "http_status": http_status, "answer": answer}
-        await self._redis.set(self._key(tenant, request_id), json.dumps(doc), ex=self._ttl)
+        await self._redis.execute("SET", self._key(tenant, request_id), json.dumps(doc), "EX",
+                                  self._ttl)
 
     async def get(self, tenant: str, request_id: str) -> dict[str, Any] | None:
-        raw = await self._redis.get(self._key(tenant, request_id))
+        raw = await self._redis.execute("GET", self._key(tenant, request_id))
         if raw is None:
             return None
         doc: dict[str, Any] = json.loads(raw)

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from flk.config import Secret
-from gateway.limits import REDIS_ERRORS, Limiter, Verdict, connect_redis
+from gateway.limits import Limiter, Verdict
+from gateway.redisio import REDIS_ERRORS, TurnPipeline, connect_redis
 from gateway.tenants import Tenant
 from infra.layout import Layout
 
@@ -23,7 +24,7 @@ def _tenant(rate: float, burst: int, quota: int) -> Tenant:
 async def _take_n(url: str, tenant: Tenant, n: int) -> list[Verdict]:
     a, b = connect_redis(url), connect_redis(url)
     try:
-        la, lb = Limiter(a, "test"), Limiter(b, "test")
+        la, lb = Limiter(TurnPipeline(a), "test"), Limiter(TurnPipeline(b), "test")
         out = [await (la if i % 2 == 0 else lb).take(tenant) for i in range(n)]
         await la.reset(tenant.id)
         assert await a.exists(f"flk:limits:test:bucket:{tenant.id}") == 0
@@ -56,18 +57,61 @@ def test_script_unknown_to_redis_is_loaded_again(platform: Layout) -> None:
     async def run() -> list[Verdict]:
         client = connect_redis(platform.regions[0].redis_url)
         try:
-            limiter = Limiter(client, "test")
+            limiter = Limiter(TurnPipeline(client), "test")
             tenant = _tenant(rate=1000, burst=10, quota=0)
             first = await limiter.take(tenant)
             limiter._script.sha = "0" * 40  # NOSCRIPT on the next call
-            second = await limiter.take(tenant)
+            second = await limiter.take(tenant)  # a lone command
             assert limiter._script.sha != "0" * 40
+            limiter._script.sha = "0" * 40
+            third, fourth = await asyncio.gather(limiter.take(tenant), limiter.take(tenant))
             await limiter.reset(tenant.id)
-            return [first, second]
+            return [first, second, third, fourth]  # the last two in one pipeline
         finally:
             await client.aclose()
 
-    assert [v.allowed for v in asyncio.run(run())] == [True, True]
+    assert [v.allowed for v in asyncio.run(run())] == [True] * 4
+
+
+def test_turn_pipeline_answers_each_command(platform: Layout) -> None:
+    """Commands of one loop turn share a pipeline; each gets its own reply, an error reply
+    fails only its own command."""
+
+    async def run() -> None:
+        client = connect_redis(platform.regions[0].redis_url)
+        batch = TurnPipeline(client)
+        key = f"flk:test:{secrets.token_hex(4)}"
+        try:
+            replies = await asyncio.gather(*(batch.execute("INCR", key) for _ in range(50)))
+            assert sorted(replies) == list(range(1, 51))
+            ok, bad, value = await asyncio.gather(
+                batch.execute("SET", key, "v", "EX", 10), batch.execute("GET"),
+                batch.execute("GET", key), return_exceptions=True)
+            assert ok is True and value == b"v"
+            assert isinstance(bad, REDIS_ERRORS)  # wrong number of arguments
+            assert await batch.execute("GET", key + ":absent") is None  # a lone command
+            assert await batch.execute("DEL", key) == 1
+        finally:
+            await batch.close()
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_turn_pipeline_fails_every_command_when_redis_is_down() -> None:
+    async def run() -> None:
+        client = connect_redis("redis://127.0.0.1:1/0", timeout_s=0.5)
+        batch = TurnPipeline(client)
+        try:
+            for n in (1, 5):
+                out = await asyncio.gather(*(batch.execute("PING") for _ in range(n)),
+                                           return_exceptions=True)
+                assert all(isinstance(e, REDIS_ERRORS) for e in out), out
+        finally:
+            await batch.close()
+            await client.aclose()
+
+    asyncio.run(run())
 
 
 def test_limiter_reports_redis_down_at_once() -> None:
@@ -79,7 +123,7 @@ def test_limiter_reports_redis_down_at_once() -> None:
         try:
             t0 = time.monotonic()
             with pytest.raises(REDIS_ERRORS):
-                await Limiter(client, "test", timeout_s=0.5).take(_tenant(1, 1, 0))
+                await Limiter(TurnPipeline(client), "test", timeout_s=0.5).take(_tenant(1, 1, 0))
             assert time.monotonic() - t0 < 0.5
         finally:
             await client.aclose()
@@ -100,7 +144,7 @@ def test_limiter_times_out_a_silent_server() -> None:
         try:
             t0 = time.monotonic()
             with pytest.raises(REDIS_ERRORS):
-                await Limiter(client, "test", timeout_s=0.4).take(_tenant(1, 1, 0))
+                await Limiter(TurnPipeline(client), "test", timeout_s=0.4).take(_tenant(1, 1, 0))
             assert 0.35 < time.monotonic() - t0 < 1.0
         finally:
             await client.aclose()
@@ -131,8 +175,8 @@ def test_submit_is_let_through_and_counted_when_redis_is_down(platform: Layout) 
     with TestClient(app) as client:
         gw = app.state.gw
         dead = connect_redis("redis://127.0.0.1:1/0", timeout_s=0.5)
-        gw.limiter = Limiter(dead, gw.region, timeout_s=0.5)
-        gw.markers = RequestMarkers(dead, 60)
+        gw.limiter = Limiter(TurnPipeline(dead), gw.region, timeout_s=0.5)
+        gw.markers = RequestMarkers(TurnPipeline(dead), 60)
         errors = gw.metrics.limiter_errors.labels(gw.region)
         before = errors._value.get()
         _doc, body = signed_body(platform.home, "default")
