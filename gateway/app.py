@@ -8,6 +8,7 @@ import contextlib
 import json
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from pathlib import Path
 from typing import Any
@@ -191,8 +192,11 @@ class Gateway:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = {404: E.NOT_FOUND, 405: E.METHOD_NOT_ALLOWED}.get(exc.status_code, "http_error")
-    return E.error_response(exc.status_code, code, str(exc.detail),
-                            request.headers.get("x-request-id"))
+    # Routing answers (a path no route matches, e.g. `/v1/pcs/a/b`) carry a request id too.
+    rid = request.headers.get("x-request-id")
+    if rid is None or routes.REQUEST_ID_RE.fullmatch(rid) is None:
+        rid = str(uuid.uuid4())
+    return E.error_response(exc.status_code, code, str(exc.detail), rid)
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
