@@ -35,6 +35,7 @@ from faust.types import TP, EventT, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
+from streams import faustfix
 from streams.dedup import BatchResult, DedupStage, Out
 from streams.metrics import StreamMetrics
 from streams.outputs import DeliveryError, Outputs
@@ -101,6 +102,10 @@ class _RocksView:
 class DedupWorker:
     def __init__(self, s: Settings) -> None:
         self.s = s
+        faustfix.apply()
+        self.stalls = faustfix.StallWatch()
+        self.order = faustfix.InOrder()
+        self._inflight: set[TP] = set()
         self.metrics = StreamMetrics(s.region.name, s.index)
         self.stage = DedupStage(s.region.name, s.home)
         self.sweeper = Sweeper(s.sweep_grace_ms, s.sweep_step, s.sweep_interval_s)
@@ -209,6 +214,7 @@ class DedupWorker:
 
     async def _on_assigned(self, sender: Any, assigned: set[TP], **kwargs: Any) -> None:
         self.assigned_once = True
+        self.order.reset(assigned)
         self._recovery_started = time.monotonic()
         self.metrics.rebalances.inc()
         actives = self.app.assignor.assigned_actives()
@@ -223,6 +229,7 @@ class DedupWorker:
             self.last_recovery_s = round(time.monotonic() - self._recovery_started, 3)
 
     async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        self.order.reset(revoked)
         for tp in revoked:
             self.sweeper.forget(tp.partition)
 
@@ -267,7 +274,27 @@ class DedupWorker:
 
     async def _agent(self, stream: StreamT[Any]) -> None:
         batches = cast(Any, stream).noack_take(self.s.batch_max, within=self.s.batch_within_s)
-        async for events in batches:
+        consumer: Any = self.app.consumer
+        async for batch in batches:
+            events, done, held, seek = self.order.sort(batch, consumer._committed_offset)
+            for event in held:
+                faustfix.forget(consumer, event.message)
+            for tp, offset in seek.items():
+                # Offsets are dense unless retention deleted records nobody had read yet.
+                earliest = (await consumer.earliest_offsets(tp)).get(tp, 0)
+                if earliest > offset:
+                    log.error("%s[%d]: records %d..%d expired before they were processed",
+                              tp.topic, tp.partition, offset, earliest - 1)
+                    offset = self.order.next[tp] = earliest
+                log.warning("%s[%d]: records before offset %d were not delivered; reading "
+                            "again from %d (streams/faustfix.py)", tp.topic, tp.partition,
+                            min(e.message.offset for e in held if e.message.tp == tp), offset)
+                self.metrics.reseeks.inc()
+                await consumer.seek(tp, offset)
+            for event in done:
+                await stream.ack(event)
+            if not events:
+                continue
             try:
                 await self._handle(events)
             except asyncio.CancelledError:
@@ -285,6 +312,7 @@ class DedupWorker:
         loop = asyncio.get_running_loop()
         msgs = [WalMessage(m.topic, m.partition, m.offset, m.key, m.value or b"",
                            cast(Any, m.headers)) for m in (e.message for e in events)]
+        self._inflight = {TP(m.topic, m.partition) for m in msgs}
         delay = 0.2
         while True:
             res = self.stage.process(msgs, self.view)
@@ -307,6 +335,7 @@ class DedupWorker:
         await loop.run_in_executor(None, self.sink.write, res)
         self._commit(res, swept, offsets)
         self.metrics.swept.inc(len(swept))
+        self._inflight = set()
         self.metrics.observe(res, int(time.time() * 1000), time.perf_counter() - t0, len(msgs))
 
     def _sweep(self, res: BatchResult) -> list[tuple[int, bytes]]:
@@ -346,16 +375,24 @@ class DedupWorker:
     async def _monitor(self) -> None:
         consumer = self.app.consumer
         sources = set(self.s.source_topics)
+        mine = {tp for tp in consumer.assignment() if tp.topic in sources}
+        for tp, offset in self.stalls.check(consumer, mine, self._inflight):
+            # streams/faustfix.py: records dropped by Faust after a rebalance; read them again.
+            log.warning("%s[%d]: no progress past committed offset %d although read beyond "
+                        "it; seeking back to it", tp.topic, tp.partition, offset)
+            self.metrics.reseeks.inc()
+            await consumer.seek(tp, offset)
         lags = []
-        for tp in consumer.assignment():
-            if tp.topic not in sources:
-                continue
+        committed: Any = cast(Any, consumer)._committed_offset
+        for tp in mine:
             try:
-                position = await consumer.position(tp)
                 high = consumer.highwater(tp)
+                done = committed.get(tp)
+                if done is None:
+                    done = await consumer.position(tp)
             except Exception as exc:  # a partition being revoked: skip it this round
                 log.debug("no lag for %s: %s", tp, exc)
                 continue
-            if position is not None and high is not None:
-                lags.append((tp.topic, tp.partition, max(0, high - position)))
+            if done is not None and high is not None:
+                lags.append((tp.topic, tp.partition, max(0, high - done)))
         self.metrics.set_lag(lags)

@@ -83,6 +83,10 @@ class StreamMetrics:
         self.rebalances = Counter(
             "flk_stream_rebalances", "partition assignments received", ["region", "worker"],
             registry=r).labels(**labels)
+        self.reseeks = Counter(
+            "flk_stream_reseeks", "partitions sought back to their committed offset after "
+            "Faust dropped records (streams/faustfix.py)", ["region", "worker"],
+            registry=r).labels(**labels)
         self.table_entries = Gauge(
             "flk_stream_table_entries", "dedup entries in active partitions (estimate)",
             ["region", "worker"], registry=r).labels(**labels)

@@ -213,7 +213,7 @@ class Load:
     sub: Submitter
     rate: float = 300.0
     dup_share: float = 0.2
-    rng: random.Random = field(default_factory=lambda: random.Random(7))
+    rng: random.Random = field(default_factory=random.Random)  # fresh keys every run
     keys: dict[bytes, list[str]] = field(default_factory=lambda: defaultdict(list))
     bodies: list[tuple[bytes, bytes]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)

@@ -1,0 +1,135 @@
+"""Two corrections to faust-streaming 0.15.3's offset bookkeeping, and a watchdog.
+
+Found by the scale-and-kill test (tests/streams/test_faults.py): after a rebalance, a record
+prefetched before the rebalance can reach the consumer's drain loop right after the seek to
+the committed offset C (faust-streaming issue #221). Its offset C+n is taken for a "gap" in the
+topic (C+1 … C+n, as if compacted away: `Consumer._add_gap`), the records C … C+n−1 fetched
+next are then dropped as already read, and `_new_offset` fills the acknowledged list from the
+gap and — because its head-gap test is off by one (committed offsets are the *next* offset to
+read) — commits past records that no one processed (issue #606). Records acknowledged by a
+gateway were lost that way.
+
+* `_add_gap` is disabled: every source of the dedup stage is written by idempotent,
+  non-transactional producers (gateways, MirrorMaker 2) and never compacted, so its offsets
+  are dense and an apparent gap is always this artefact.
+* `_new_offset` refuses to commit while the committed offset itself is not acknowledged.
+
+With both, such records are no longer committed past, but they are still dropped, and the
+records after them would be processed before them. So the worker checks the order itself
+(`InOrder`): a record whose offset jumps past the next one expected on its partition is not
+processed; it is released from Faust's books (`forget`), and the partition is sought back to
+the expected offset to read the records in order (redelivery is harmless by construction).
+`StallWatch` covers the remaining case, a dropped record with nothing after it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from faust.types.tuples import ack_lock
+
+_original_new_offset = Consumer._new_offset
+_applied = False
+
+
+async def _no_gap(self: Any, tp: TP, offset_from: int, offset_to: int) -> None:
+    return None
+
+
+def _new_offset(self: Any, tp: TP) -> int | None:
+    acked = self._acked[tp]
+    committed = self._committed_offset[tp]
+    if acked and committed is not None and min(acked) > committed:
+        return None  # the record at the committed offset has not been acknowledged
+    result: int | None = _original_new_offset(self, tp)
+    return result
+
+
+def apply() -> None:
+    global _applied
+    if not _applied:
+        Consumer._add_gap = _no_gap  # type: ignore[method-assign]
+        Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+        _applied = True
+
+
+def forget(consumer: Any, message: Any) -> None:
+    """Release a delivered record that will not be processed now (it is read again after a
+    seek) without acknowledging its offset."""
+    with ack_lock:
+        message.acked = True
+        consumer._unacked_messages.discard(message)
+
+
+class InOrder:
+    """Per partition, the next offset the stage expects; sorts a batch into records to process,
+    records already processed (delivered again after a seek) and records past a gap."""
+
+    def __init__(self) -> None:
+        self.next: dict[TP, int] = {}
+
+    def reset(self, tps: set[TP]) -> None:
+        for tp in tps:
+            self.next.pop(tp, None)
+
+    def sort(self, events: list[Any], committed: Any
+             ) -> tuple[list[Any], list[Any], list[Any], dict[TP, int]]:  # fmt: skip
+        """(to process, already processed, held back, {partition: offset to seek to})."""
+        todo: list[Any] = []
+        done: list[Any] = []
+        held: list[Any] = []
+        seek: dict[TP, int] = {}
+        for event in events:
+            m = event.message
+            tp = m.tp
+            if tp in seek:
+                held.append(event)
+                continue
+            expected = self.next.get(tp)
+            if expected is None:
+                expected = committed.get(tp)
+            if expected is None or m.offset == expected:
+                todo.append(event)
+                self.next[tp] = m.offset + 1
+            elif m.offset < expected:
+                done.append(event)
+            else:
+                seek[tp] = expected
+                held.append(event)
+        return todo, done, held, seek
+
+
+class StallWatch:
+    """Partitions whose committed offset has not moved for `after_s` although the consumer
+    has read past it and nothing of it is being processed."""
+
+    def __init__(self, after_s: float = 15.0) -> None:
+        self.after_s = after_s
+        self._since: dict[TP, tuple[int, float]] = {}
+
+    def check(self, consumer: Any, tps: set[TP], busy: set[TP], now: float | None = None
+              ) -> list[tuple[TP, int]]:  # fmt: skip
+        """`busy`: the partitions of the batch being processed right now."""
+        now = time.monotonic() if now is None else now
+        stalled = []
+        for tp in tps:
+            committed = consumer._committed_offset.get(tp)
+            read = consumer._read_offset.get(tp)
+            acked = consumer._acked.get(tp) or []
+            # The read offset is the last record delivered, or right after a seek the next one
+            # to read (= the committed offset): only a delivery past it is a sure sign.
+            behind = (committed is not None and read is not None and read > committed
+                      and (not acked or min(acked) > committed))  # fmt: skip
+            if not behind or tp in busy:
+                self._since.pop(tp, None)
+                continue
+            first = self._since.get(tp)
+            if first is None or first[0] != committed:
+                self._since[tp] = (committed, now)
+            elif now - first[1] >= self.after_s:
+                stalled.append((tp, committed))
+                self._since.pop(tp, None)
+        return stalled

@@ -1,0 +1,111 @@
+"""The corrections to Faust's offset bookkeeping (streams/faustfix.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+from faust.transport.consumer import Consumer
+from faust.types import TP
+from intervaltree import IntervalTree
+
+from streams import faustfix
+
+TP0 = TP("flk.wal", 0)
+
+
+class _Books:
+    """The attributes `Consumer._new_offset` reads, nothing else."""
+
+    def __init__(self, committed: int | None, acked: list[int]) -> None:
+        self._acked: dict[TP, list[int]] = defaultdict(list, {TP0: list(acked)})
+        self._acked_index: dict[TP, set[int]] = defaultdict(set, {TP0: set(acked)})
+        self._committed_offset: dict[TP, int | None] = defaultdict(lambda: None)
+        self._committed_offset[TP0] = committed
+        self._gap: dict[TP, IntervalTree] = defaultdict(IntervalTree)
+        self._read_offset: dict[TP, int | None] = {}
+
+
+def new_offset(books: _Books) -> int | None:
+    faustfix.apply()
+    return Consumer._new_offset(books, TP0)  # type: ignore[arg-type]
+
+
+def test_never_commits_past_an_unacknowledged_committed_offset() -> None:
+    # Committed offsets are the next record to read: 100 was not processed.
+    assert new_offset(_Books(100, [101, 102, 103])) is None
+    assert new_offset(_Books(100, [100, 101, 102, 104])) == 103
+    assert new_offset(_Books(None, [5, 6])) == 7
+
+
+def test_the_unpatched_faust_commits_past_it() -> None:
+    # Why the patch exists (faust-streaming #606): this is what 0.15.3 returns.
+    assert faustfix._original_new_offset(_Books(100, [101, 102, 103]), TP0) == 104  # type: ignore[arg-type]
+
+
+def test_apparent_gaps_are_ignored() -> None:
+    faustfix.apply()
+    books: Any = _Books(100, [])
+    asyncio.run(Consumer._add_gap(books, TP0, 101, 150))
+    assert not books._gap[TP0]
+
+
+def test_a_stalled_partition_is_reported_once_it_stays_stalled() -> None:
+    books: Any = _Books(100, [140, 141])
+    books._read_offset[TP0] = 141
+    watch = faustfix.StallWatch(after_s=15)
+    assert watch.check(books, {TP0}, set(), now=0.0) == []
+    assert watch.check(books, {TP0}, set(), now=10.0) == []
+    assert watch.check(books, {TP0}, {TP0}, now=16.0) == []  # being processed: not stalled
+    assert watch.check(books, {TP0}, set(), now=17.0) == []
+    assert watch.check(books, {TP0}, set(), now=33.0) == [(TP0, 100)]
+    books._committed_offset[TP0] = 142  # progress
+    books._acked[TP0] = []
+    assert watch.check(books, {TP0}, set(), now=60.0) == []
+    assert watch.check(books, {TP0}, set(), now=90.0) == []
+
+
+def test_right_after_a_seek_the_read_offset_is_the_committed_one() -> None:
+    books: Any = _Books(100, [])
+    books._read_offset[TP0] = 100  # Faust's perform_seek: next offset to read
+    watch = faustfix.StallWatch(after_s=1)
+    assert watch.check(books, {TP0}, set(), now=0.0) == []
+    assert watch.check(books, {TP0}, set(), now=50.0) == []
+
+
+class _Msg:
+    def __init__(self, offset: int, partition: int = 0) -> None:
+        self.tp = TP("flk.wal", partition)
+        self.offset = offset
+        self.acked = False
+
+
+class _Event:
+    def __init__(self, offset: int, partition: int = 0) -> None:
+        self.message = _Msg(offset, partition)
+
+
+def test_records_past_a_gap_are_held_back_until_read_in_order() -> None:
+    order = faustfix.InOrder()
+    committed = {TP0: 10}
+    todo, done, held, seek = order.sort([_Event(10), _Event(11), _Event(14), _Event(15),
+                                         _Event(3, partition=1)], committed)
+    assert [e.message.offset for e in todo] == [10, 11, 3]
+    assert [e.message.offset for e in held] == [14, 15] and seek == {TP0: 12}
+    # After the seek the partition is read again from 12; 10 and 11 come again too.
+    todo, done, held, seek = order.sort([_Event(10), _Event(11), _Event(12), _Event(13),
+                                         _Event(14)], committed)
+    assert [e.message.offset for e in done] == [10, 11]
+    assert [e.message.offset for e in todo] == [12, 13, 14] and not held and not seek
+    order.reset({TP0})
+    todo, *_ = order.sort([_Event(40)], {TP0: 40})
+    assert [e.message.offset for e in todo] == [40]
+
+
+def test_a_forgotten_record_is_not_acknowledged() -> None:
+    consumer: Any = type("C", (), {})()
+    msg = _Msg(5)
+    consumer._unacked_messages = {msg}
+    faustfix.forget(consumer, msg)
+    assert msg.acked and not consumer._unacked_messages
