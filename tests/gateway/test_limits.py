@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 
@@ -168,8 +169,9 @@ def test_submit_is_let_through_and_counted_when_redis_is_down(platform: Layout) 
     from tests.gateway.helpers import signed_body, wal_ends, wal_records
 
     region = platform.regions[0]
+    # The test's own environment (FLK_PORT_BASE, ...) so the gateway talks to this platform.
     settings = load_settings(region.name, 7, Config(None, environ={
-        "FLK_HOME": str(platform.home)}))
+        **os.environ, "FLK_HOME": str(platform.home)}))
     app = create_app(settings)
     ends = wal_ends(region)
     with TestClient(app) as client:

@@ -74,6 +74,11 @@ def test_other_topics_may_grow_but_never_shrink(
     apply(admin, [TopicSpec(f"{prefix}.replies", 2, False)])
     grown = apply(admin, [TopicSpec(f"{prefix}.replies", 4, False)])
     assert grown.grown == {f"{prefix}.replies": (2, 4)}
+    deadline = time.monotonic() + 15  # metadata catches up with the new partitions
+    while time.monotonic() < deadline:
+        if len(admin.list_topics(timeout=10).topics[f"{prefix}.replies"].partitions) == 4:
+            break
+        time.sleep(0.2)
     with pytest.raises(TopicCatalogueError, match="Kafka cannot shrink a topic"):
         apply(admin, [TopicSpec(f"{prefix}.replies", 3, False)])
 
