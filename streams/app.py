@@ -36,7 +36,7 @@ from faust.web import Request, Response, View
 from prometheus_client import generate_latest
 
 from streams import faustfix
-from streams.dedup import BatchResult, DedupStage, Out
+from streams.dedup import DedupStage, Out
 from streams.metrics import StreamMetrics
 from streams.outputs import DeliveryError, Outputs
 from streams.settings import Settings
@@ -108,7 +108,8 @@ class DedupWorker:
         self._inflight: set[TP] = set()
         self.metrics = StreamMetrics(s.region.name, s.index)
         self.stage = DedupStage(s.region.name, s.home)
-        self.sweeper = Sweeper(s.sweep_grace_ms, s.sweep_step, s.sweep_interval_s)
+        self.sweeper = Sweeper(s.sweep_grace_ms, s.sweep_step)
+        self._lock = asyncio.Lock()  # one batch or one sweep at a time
         self.app = faust.App(
             s.app_id,
             broker=f"kafka://{s.region.kafka_bootstrap}",
@@ -170,6 +171,7 @@ class DedupWorker:
         app = self.app
         app.agent(self.source, name="dedup")(self._agent)
         app.timer(5.0, name="flk-lag-monitor")(self._monitor)
+        app.timer(self.s.sweep_interval_s, name="flk-window-sweeper")(self._sweep)
         signals: Any = app  # Faust's signal types do not describe bound async methods
         signals.on_partitions_assigned.connect(self._on_assigned)
         signals.on_partitions_revoked.connect(self._on_revoked)
@@ -308,6 +310,10 @@ class DedupWorker:
                 await stream.ack(event)
 
     async def _handle(self, events: list[EventT[Any]]) -> None:
+        async with self._lock:
+            await self._decide(events)
+
+    async def _decide(self, events: list[EventT[Any]]) -> None:
         t0 = time.perf_counter()
         loop = asyncio.get_running_loop()
         msgs = [WalMessage(m.topic, m.partition, m.offset, m.key, m.value or b"",
@@ -316,9 +322,8 @@ class DedupWorker:
         delay = 0.2
         while True:
             res = self.stage.process(msgs, self.view)
-            self.sweeper.advance(res.event_time)
-            swept = self._sweep(res)
-            self.outputs.send(self._changelog(res, swept))
+            topic = self.changelog_topic
+            self.outputs.send([Out(topic, p, k, v) for (p, k), v in res.writes.items()])
             self.outputs.send(res.outputs)
             try:
                 timeout = self.s.delivery_timeout_ms / 1000 + 5
@@ -333,34 +338,42 @@ class DedupWorker:
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
         await loop.run_in_executor(None, self.sink.write, res)
-        self._commit(res, swept, offsets)
-        self.metrics.swept.inc(len(swept))
+        self._commit(res.writes, [], offsets)
+        self.sweeper.advance(res.event_time)
         self._inflight = set()
         self.metrics.observe(res, int(time.time() * 1000), time.perf_counter() - t0, len(msgs))
 
-    def _sweep(self, res: BatchResult) -> list[tuple[int, bytes]]:
-        out: list[tuple[int, bytes]] = []
-        for p in res.event_time:
-            if not self.sweeper.due(p):
-                continue
-            skip = {k for (q, k) in res.writes if q == p}
-            out += [(p, k) for k in self.sweeper.expired(p, self.view.scan(p), skip)]
-        return out
-
-    def _changelog(self, res: BatchResult, swept: list[tuple[int, bytes]]) -> list[Out]:
+    async def _sweep(self) -> None:
+        """Delete expired entries of the active partitions (streams/sweeper.py): tombstones to
+        the changelog first, then the local store, like any other write of the table."""
+        if self.app.rebalancing or not self.assigned_once:
+            return
         topic = self.changelog_topic
-        outs = [Out(topic, p, k, v) for (p, k), v in res.writes.items()]
-        outs += [Out(topic, p, k, None) for p, k in swept]
-        return outs
+        actives = sorted(tp.partition for tp in self.app.assignor.assigned_actives()
+                         if tp.topic == topic)  # fmt: skip
+        async with self._lock:
+            swept = [(p, k) for p in actives for k in self.sweeper.expired(p, self.view.scan(p))]
+            if not swept:
+                return
+            self.outputs.send([Out(topic, p, k, None) for p, k in swept])
+            try:
+                offsets = await asyncio.get_running_loop().run_in_executor(
+                    None, self.outputs.flush, self.s.delivery_timeout_ms / 1000 + 5)
+            except DeliveryError as exc:
+                log.warning("sweep of %d entries not delivered (%s); next time", len(swept), exc)
+                return
+            self._commit({}, swept, offsets)
+            self.metrics.swept.inc(len(swept))
 
-    def _commit(self, res: BatchResult, swept: list[tuple[int, bytes]],
+    def _commit(self, writes: dict[tuple[int, bytes], bytes], deletes: list[tuple[int, bytes]],
                 offsets: dict[tuple[str, int], int]) -> None:  # fmt: skip
+        """Apply delivered table changes to RocksDB and record the changelog offsets."""
         import rocksdict
 
         batches: dict[int, Any] = {}
-        for (p, key), value in res.writes.items():
+        for (p, key), value in writes.items():
             batches.setdefault(p, rocksdict.WriteBatch(raw_mode=True)).put(key, value)
-        for p, key in swept:
+        for p, key in deletes:
             batches.setdefault(p, rocksdict.WriteBatch(raw_mode=True)).delete(key)
         for p, wb in batches.items():
             self.view.db(p).write(wb)

@@ -6,14 +6,13 @@ clock is the largest receive stamp the stage has read from it. An entry is swept
 clock passes its expiry (winner stamp + window) by more than `grace_ms`. The grace is for
 records that arrive late with older stamps (a mirror catching up): until the grace has passed
 they still find the entry, as a replay into empty state would. Sweeping is incremental — a
-bounded number of entries per partition per batch, resuming where the last step stopped — so a
-large table never stalls the stream, and at most every `interval_s` per partition, so a busy
-partition does not pay for a scan on every batch.
+bounded number of entries per active partition per tick of the worker's sweep timer
+(`FLK_STREAM_SWEEP_INTERVAL_MS`), resuming where the last step stopped — so a large table never
+stalls the stream, and the record path pays nothing for it.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -28,10 +27,8 @@ Scan = Callable[[bytes | None], Iterator[tuple[bytes, bytes]]]
 class Sweeper:
     grace_ms: int
     step: int  # entries examined per partition per sweep
-    interval_s: float = 5.0  # wall time between two sweeps of one partition
     cursors: dict[int, bytes | None] = field(default_factory=dict)
     clocks: dict[int, int] = field(default_factory=dict)  # partition → event time (ms)
-    _last: dict[int, float] = field(default_factory=dict)
 
     def advance(self, event_time: dict[int, int]) -> None:
         for p, ms in event_time.items():
@@ -42,15 +39,6 @@ class Sweeper:
         """The partition moved away: its clock will be rebuilt from what is read next."""
         self.cursors.pop(partition, None)
         self.clocks.pop(partition, None)
-        self._last.pop(partition, None)
-
-    def due(self, partition: int, now: float | None = None) -> bool:
-        """Is a sweep of `partition` due? (True at most once per `interval_s`.)"""
-        now = time.monotonic() if now is None else now
-        if now - self._last.get(partition, float("-inf")) < self.interval_s:
-            return False
-        self._last[partition] = now
-        return True
 
     def expired(self, partition: int, scan: Scan, skip: set[bytes] | None = None
                 ) -> list[bytes]:  # fmt: skip
