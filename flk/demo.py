@@ -22,7 +22,8 @@ from gateway.devkeys import load_signing_keys
 from infra import apps, mirror
 from infra.layout import Layout
 
-ACKED = (200, 202, 400, 401)  # the request is in the WAL (SPEC §4: verdicts come after the ack)
+ACKED = (200, 202, 400, 401)
+IN_FLIGHT = 64  # the request is in the WAL (SPEC §4: verdicts come after the ack)
 
 
 @dataclass
@@ -103,8 +104,9 @@ def _render(stats: Stats, out: TextIO, final: bool = False) -> None:
         c = stats.by_region[region]
         cols = ["accepted", "escalated", "duplicate", "conflict", "rejected", "pending"]
         other = sum(v for k, v in c.items() if k not in cols)
+        rest = ", ".join(f"{k} {v}" for k, v in sorted(c.items()) if k not in cols)
         lines.append(f"  {region:<8} " + "  ".join(f"{k} {c[k]}" for k in cols)
-                     + (f"  other {other}" if other else ""))  # fmt: skip
+                     + (f"  other {other} ({rest})" if other else ""))  # fmt: skip
     lag = ", ".join(
         f"{k} {'-' if v is None else f'{v} ms'}" for k, v in sorted(stats.lag_ms.items())
     )
@@ -126,14 +128,25 @@ async def _drive(layout: Layout, subs: list[Submission], rate: float, stats: Sta
     limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
     async with httpx.AsyncClient(timeout=10.0, limits=limits) as client:
         tasks: set[asyncio.Task[None]] = set()
+        # The demo paces itself down rather than pile up requests the platform cannot take yet:
+        # at most IN_FLIGHT requests wait for an answer at any time.
+        slots = asyncio.Semaphore(IN_FLIGHT)
+
+        async def send(url: str, region: str, sub: Submission) -> None:
+            try:
+                await _send(client, url, region, sub, stats, log)
+            finally:
+                slots.release()
+
         t0 = time.monotonic()
         last_render = 0.0
         for i, sub in enumerate(subs):
             delay = t0 + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            await slots.acquire()
             region, url = rng.choice(urls)
-            task = asyncio.create_task(_send(client, url, region, sub, stats, log))
+            task = asyncio.create_task(send(url, region, sub))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             stats.sent += 1
