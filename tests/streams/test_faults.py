@@ -17,6 +17,7 @@ from infra import apps
 from infra import platform as plat
 from infra.layout import Layout, Region
 from infra.procs import Supervisor
+from schemas.codec import codec
 from streams import walgen
 from streams.replay import latest
 from tests.streams.live import (
@@ -60,6 +61,8 @@ def _check_nothing_lost_and_bytes_stable(region: Region, load: Load, replies: Re
     for rid, values in per_request.items():
         assert len(set(values)) == 1, f"request {rid} was answered differently"
         resent += len(values) - 1
+        answer = codec("reply").decode(values[0])
+        assert answer["status"] in ("accepted", "escalated"), answer  # no errors
     outcomes.poll(2.0)
     keys = {k for k, rids in load.keys.items() if acked & set(rids)}
     by_key = outcomes.by_key()
