@@ -122,6 +122,17 @@ class _RocksView:
         return items
 
 
+def _replication(s: Settings) -> int:
+    from infra import kafka
+    from topics.apply import replication
+
+    try:
+        return replication(kafka.admin(s.region))[0]
+    except Exception as exc:  # the broker is not reachable yet: Faust will wait for it anyway
+        log.warning("could not read the cluster size (%s); changelog replication 1", exc)
+        return 1
+
+
 class DedupWorker:
     def __init__(self, s: Settings) -> None:
         self.s = s
@@ -142,7 +153,8 @@ class DedupWorker:
             key_serializer="raw",
             value_serializer="raw",
             topic_partitions=WAL_PARTITIONS,
-            topic_replication_factor=1,
+            # The changelog is created by Faust: replicated like the catalogue's topics.
+            topic_replication_factor=_replication(s),
             table_standby_replicas=s.standby_replicas,
             consumer_auto_offset_reset="earliest",
             processing_guarantee="at_least_once",
