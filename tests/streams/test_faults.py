@@ -7,6 +7,7 @@ $FLK_HOME/reports/ for the record."""
 from __future__ import annotations
 
 import json
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -31,7 +32,7 @@ from tests.streams.live import (
     status,
     wait_for,
 )
-from topics.catalogue import OUTCOMES
+from topics.catalogue import OUTCOMES, WAL
 
 pytestmark = [pytest.mark.platform, pytest.mark.slow]
 
@@ -123,11 +124,35 @@ def _table_size(region: Region) -> int:
     return len(latest(region, changelog(region), "test-table-size"))
 
 
+PREFILL_ENTRIES = 40_000
+
+
+def _prefill(platform: Layout, region: Region, entries: int) -> None:
+    """A table of realistic size first: on a fresh platform (CI) the table would otherwise hold
+    only the few thousand keys of this test, and "replayed ≪ table size" would say nothing."""
+    missing = entries - _table_size(region)
+    if missing <= 0:
+        return
+    versions = walgen.publish(platform.home)
+    rng = random.Random(5)
+    clock = walgen.Clock()
+    records = (
+        walgen.wal_record(walgen.body("st-a", rng, merkle_root=f"{rng.getrandbits(256):064x}"),
+                          tenant="st-a", origin=region.name, request_id=f"prefill-{i}",
+                          stamp=clock.now(), versions=versions)
+        for i in range(missing)
+    )  # fmt: skip
+    walgen.produce(region.kafka_bootstrap, WAL, records)
+    wait_for("the prefill to reach the table", lambda: _table_size(region) >= entries or None,
+             timeout=300, every=5)  # fmt: skip
+
+
 def test_scale_two_to_three_workers_and_kill_one_under_load(
         platform: Layout, eu_load: tuple[Region, Load, Replies, Watch]) -> None:  # fmt: skip
     region, load, replies, outcomes = eu_load
     sup = Supervisor(platform.run_dir)
     workers = {k: apps.worker(region, k) for k in range(3)}
+    _prefill(platform, region, PREFILL_ENTRIES)
     try:
         sup.start(workers[1], 120)
 
