@@ -6,7 +6,6 @@ health check (`GET /readyz` answering 200).
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
@@ -32,45 +31,32 @@ def counts(config: Config | None = None) -> tuple[int, int]:
     return config("GATEWAYS", cast=int, default=2), config("WORKERS", cast=int, default=1)
 
 
-def gateway(region: Region, index: int) -> Service:
-    port = region.port(GATEWAY + index)
+def _process(command: str, region: Region, index: int, offset: int) -> Service:
+    port = region.port(offset + index)
     return Service(
-        name=f"gateway-{index}",
+        name=f"{command}-{index}",
         region=region.name,
-        argv=[FLK, "gateway", "--region", region.name, "--index", str(index)],
-        log=region.log_dir / f"gateway-{index}.log",
+        argv=[FLK, command, "--region", region.name, "--index", str(index)],
+        log=region.log_dir / f"{command}-{index}.log",
         ports=[port],
         health=lambda: ready(f"http://127.0.0.1:{port}/readyz"),
     )
+
+
+def gateway(region: Region, index: int) -> Service:
+    return _process("gateway", region, index, GATEWAY)
 
 
 def worker(region: Region, index: int) -> Service:
-    port = region.port(WORKER_WEB + index)
-    return Service(
-        name=f"worker-{index}",
-        region=region.name,
-        argv=[FLK, "worker", "--region", region.name, "--index", str(index)],
-        log=region.log_dir / f"worker-{index}.log",
-        ports=[port],
-        health=lambda: ready(f"http://127.0.0.1:{port}/readyz"),
-    )
-
-
-def _present(module: str) -> bool:
-    # While the gateway and the stream workers are being built (issues 4 and 5) the platform
-    # starts whichever of them exists.
-    try:
-        return importlib.util.find_spec(module) is not None
-    except ModuleNotFoundError:
-        return False
+    return _process("worker", region, index, WORKER_WEB)
 
 
 def services(layout: Layout) -> list[Service]:
     n_gateways, n_workers = counts()
     out: list[Service] = []
     for region in layout.regions:
-        if _present("streams.worker"):
-            out += [worker(region, k) for k in range(n_workers)]
-        if _present("gateway.server"):
-            out += [gateway(region, k) for k in range(n_gateways)]
+        # Workers first: a gateway is ready only once its reply partition is assigned, and its
+        # first requests want a dedup stage to answer them.
+        out += [worker(region, k) for k in range(n_workers)]
+        out += [gateway(region, k) for k in range(n_gateways)]
     return out

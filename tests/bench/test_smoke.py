@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.harness import validate
+from bench.harness import REQUIRED, validate
 from infra.layout import REPO_ROOT, Layout
 
 pytestmark = pytest.mark.platform
@@ -37,23 +37,7 @@ def test_smoke_profile_result_is_valid_and_final(platform: Layout, tmp_path: Pat
 
 def test_validate_rejects_a_broken_document() -> None:
     assert "missing 'histograms'" in validate({"schema": 1})
-    bad = {
-        k: None
-        for k in (
-            "benchmark",
-            "profile",
-            "command",
-            "git_commit",
-            "machine",
-            "versions",
-            "params",
-            "offered_rate",
-            "achieved_rate",
-            "cpu_seconds",
-            "latency_ms",
-            "results",
-        )
-    }
+    bad: dict[str, object] = {k: None for k in REQUIRED}
     bad.update(schema=1, final_share=1.5, histograms={"x": "not-hdr"})
     problems = validate(bad)
     assert any("final_share" in p for p in problems)
