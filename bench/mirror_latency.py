@@ -37,8 +37,9 @@ def _consume(dst: Region, topic: str, want: set[bytes], arrivals: dict[bytes, fl
     ready.set()
     while len(arrivals) < len(want) and time.monotonic() < deadline:
         msg = consumer.poll(0.05)
-        if msg is not None and not msg.error() and msg.key() in want:
-            arrivals[msg.key()] = time.time()
+        key = msg.key() if msg is not None and not msg.error() else None
+        if key is not None and key in want:
+            arrivals[key] = time.time()
     consumer.close()
 
 
@@ -58,7 +59,7 @@ def run(src: Region, dst: Region, records: int, rate: float) -> dict[str, object
         now = time.time()
         headers = WalHeaders("~bench", src.name, key.decode(), Stamp(int(now * 1000)),
                              "0" * 64, "bench", "bench", None)  # fmt: skip
-        producer.produce(WAL, key=key, value=b"{}", headers=headers.encode())
+        producer.produce(WAL, key=key, value=b"{}", headers=list(headers.encode()))
         sent[key] = now
         producer.poll(0)
         time.sleep(1 / rate)
