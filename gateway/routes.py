@@ -290,7 +290,8 @@ def _not_found(what: str, rid: str) -> Response:
     return error_response(404, E.NOT_FOUND, f"{what} is not known to this tenant", rid)
 
 
-async def get_pcs(request: Request) -> Response:
+def _authorized(request: Request, route: str) -> tuple[Gateway, str, Tenant] | Response:
+    """The common start of the read routes: a valid request id and the tenant's read token."""
     gw = _gw(request)
     rid, bad = _request_id(request)
     if bad is not None:
@@ -299,7 +300,15 @@ async def get_pcs(request: Request) -> Response:
     assert snap is not None
     who = _reader(request, snap, rid)
     if isinstance(who, Response):
-        return gw.counted(who, "unknown", "pcs")
+        return gw.counted(who, "unknown", route)
+    return gw, rid, who
+
+
+async def get_pcs(request: Request) -> Response:
+    checked = _authorized(request, "pcs")
+    if isinstance(checked, Response):
+        return checked
+    gw, rid, who = checked
     pcs_id = request.path_params["pcs_id"]
     if PCS_ID_RE.fullmatch(pcs_id) is None:
         return gw.counted(_not_found("pcs_id", rid), who.id, "pcs")
@@ -322,15 +331,10 @@ async def get_pcs(request: Request) -> Response:
 
 
 async def get_request(request: Request) -> Response:
-    gw = _gw(request)
-    rid, bad = _request_id(request)
-    if bad is not None:
-        return bad
-    snap = gw.tenants.snapshot
-    assert snap is not None
-    who = _reader(request, snap, rid)
-    if isinstance(who, Response):
-        return gw.counted(who, "unknown", "requests")
+    checked = _authorized(request, "requests")
+    if isinstance(checked, Response):
+        return checked
+    gw, rid, who = checked
     wanted = request.path_params["request_id"]
     if REQUEST_ID_RE.fullmatch(wanted) is None:
         return gw.counted(_not_found("request", rid), who.id, "requests")
@@ -346,6 +350,8 @@ async def get_request(request: Request) -> Response:
     if marker is None:
         return gw.counted(_not_found("request", rid), who.id, "requests")
     if marker["state"] == "pending":
+        snap = gw.tenants.snapshot
+        assert snap is not None
         pending = _pending_body(wanted, who.id, marker.get("pcs_id"), snap.policy.version,
                                 gw.region)
         return gw.counted(_pending_response(wanted, pending), who.id, "requests")
