@@ -76,7 +76,7 @@ class MirrorWatch(threading.Thread):
                 "bootstrap.servers": self.region.kafka_bootstrap,
                 "group.id": "bench-e2e",
                 "enable.auto.commit": False,
-                "fetch.wait.max.ms": 10,
+                "fetch.wait.max.ms": 200,
             }
         )
         meta = consumer.list_topics(OUTCOMES, timeout=10).topics[OUTCOMES]

@@ -28,7 +28,7 @@ from topics.wal import PARTITIONER, Stamp, WalHeaders
 def _consume(dst: Region, topic: str, want: set[bytes], arrivals: dict[bytes, float],
              ready: threading.Event, deadline: float) -> None:  # fmt: skip
     consumer = Consumer({"bootstrap.servers": dst.kafka_bootstrap, "group.id": "bench-mirror",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})  # fmt: skip
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 200})  # fmt: skip
     parts = []
     for p in range(WAL_PARTITIONS):
         _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
