@@ -84,10 +84,15 @@ def source_topics(layout: Layout, region: Region) -> list[str]:
 
 
 def _consumer(region: Region, group: str) -> Consumer:
+    # A short fetch wait: the broker answers one connection's requests in order, so the
+    # watermark query of the next partition waited behind the previous partition's idle fetch
+    # (up to librdkafka's default 500 ms, ~0.3 s a partition). The replay reads a backlog, so
+    # its fetches are answered at once anyway.
     return Consumer({
         "bootstrap.servers": region.kafka_bootstrap, "group.id": group,
         "enable.auto.commit": False, "auto.offset.reset": "earliest",
         "enable.partition.eof": False, "fetch.max.bytes": 64 * 1024 * 1024,
+        "fetch.wait.max.ms": 10,
     })  # fmt: skip
 
 
@@ -142,6 +147,7 @@ def _replay_partition(
     if not bounds:
         return 0, 0
     ends = {(tp.topic, tp.partition): end for tp, end in bounds}
+    nxt = {(tp.topic, tp.partition): tp.offset for tp, _ in bounds}  # next offset expected
     consumer.assign([tp for tp, _ in bounds])
     table = _Table()
     done: set[tuple[str, int]] = set()
@@ -156,7 +162,12 @@ def _replay_partition(
         return len(res.outputs)
 
     while len(done) < len(ends):
-        for m in consumer.consume(num_messages=batch, timeout=1.0):
+        # Ask for no more records than are left before the ends: consume() then returns as soon
+        # as they have arrived instead of waiting out its timeout for a batch that cannot fill
+        # (that wait was most of a short replay's time, a second per partition). Gaps (a
+        # compacted topic) only make the count too high: the timeout is still the fallback.
+        left = sum(max(0, ends[tp] - nxt[tp]) for tp in ends if tp not in done)
+        for m in consumer.consume(num_messages=max(1, min(batch, left)), timeout=1.0):
             err = m.error()
             if err is not None:
                 if err.code() == KafkaError._PARTITION_EOF:
@@ -164,6 +175,7 @@ def _replay_partition(
                 raise RuntimeError(f"reading {m.topic()}[{m.partition()}]: {err}")
             tp = (m.topic() or "", m.partition() or 0)
             offset = m.offset() or 0
+            nxt[tp] = offset + 1
             if tp in done or offset >= ends[tp]:
                 continue  # written after the run started
             headers: Any = m.headers() or []
