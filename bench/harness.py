@@ -74,16 +74,34 @@ def _ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
 
 
-def _group_ticks(pgid: int) -> int:
-    total = 0
+def _processes() -> dict[int, tuple[int, int]]:
+    """pid → (parent pid, process group) of every process."""
+    out: dict[int, tuple[int, int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if os.getpgid(int(entry.name)) == pgid:
-                    total += _ticks(int(entry.name))
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-    return total
+            out[int(entry.name)] = (int(fields[1]), int(fields[2]))
+    return out
+
+
+def _group_ticks(pgid: int, procs: dict[int, tuple[int, int]] | None = None) -> int:
+    """CPU ticks of a service: its process group and every descendant of its leader — a
+    PostgreSQL backend or an io worker starts its own session, so the group alone misses it."""
+    procs = _processes() if procs is None else procs
+    members: set[int] = set()
+    for pid in procs:
+        chain, p = [], pid
+        while p > 1 and p not in members:
+            chain.append(p)
+            if p == pgid or procs.get(p, (0, 0))[1] == pgid:
+                break
+            p = procs.get(p, (0, 0))[0]
+        if p > 1 and (p in members or p == pgid or procs.get(p, (0, 0))[1] == pgid):
+            members.update(chain)
+    return sum(_ticks(pid) for pid in members)
 
 
 @dataclass
@@ -95,9 +113,10 @@ class CpuMeter:
 
     def _snapshot(self) -> dict[str, int]:
         out: dict[str, int] = {}
+        procs = _processes()
         for path in sorted(self.layout.run_dir.glob("*.json")):
             pid = int(json.loads(path.read_text())["pid"])
-            out[path.stem] = _group_ticks(pid)
+            out[path.stem] = _group_ticks(pid, procs)
         out["load-generator"] = _ticks(os.getpid())
         return out
 
