@@ -9,13 +9,14 @@ Profiles: smoke (CI: 200 submissions at 40/s), steady (unique keys at --rate), b
 rate for 2 s, then idle for 2 s), dup30 (30 % exact duplicates), multitenant (every development
 tenant, HMAC and Ed25519 alike), geo (traffic split over both regions). Open loop: each request
 is scheduled at its time whatever the answers, and latency counts from the scheduled time, so a
-stall is not hidden. Results: bench/results/e2e-<profile>.json (envelope: bench/harness.py).
+stall is not hidden; the client is bench/client.py (keep-alive HTTP/1.1 on uvloop, requests
+encoded before the clock starts). Results: bench/results/e2e-<profile>.json (envelope:
+bench/harness.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import threading
@@ -25,10 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from bench import harness
+from bench import client, harness
 from bench.workload import Mix, Submission, Workload, signers
 from gateway.devkeys import load_signing_keys
 from infra import apps
@@ -98,46 +99,57 @@ class MirrorWatch(threading.Thread):
         consumer.close()
 
 
+def _requests(subs: list[Submission]) -> list[bytes]:
+    """Every submission as HTTP bytes, encoded before the clock starts."""
+    return [
+        client.post(
+            "/v1/pcs/submit",
+            sub.body,
+            (
+                ("X-Tenant-Id", sub.tenant),
+                ("X-Request-Id", sub.request_id),
+                ("Content-Type", "application/json"),
+            ),
+        )
+        for sub in subs
+    ]
+
+
 async def _drive(
-    urls: list[tuple[str, str]], subs: list[Submission], schedule: list[float], answers: list[Any]
+    endpoints: list[tuple[str, client.Endpoint]],
+    requests: list[bytes],
+    schedule: list[float],
+    answers: list[Any],
 ) -> None:
-    conn = aiohttp.TCPConnector(limit=256)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(connector=conn, timeout=timeout) as session:
-        t0 = time.monotonic()
-        wall0 = time.time()
+    pool = client.Pool(timeout=30)
+    t0 = time.monotonic()
+    wall0 = time.time()
 
-        async def one(i: int) -> None:
-            region, url = urls[i % len(urls)]
-            sub = subs[i]
-            due = t0 + schedule[i]
-            delay = due - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            headers = {
-                "X-Tenant-Id": sub.tenant,
-                "X-Request-Id": sub.request_id,
-                "Content-Type": "application/json",
-            }
-            try:
-                async with session.post(
-                    f"{url}/v1/pcs/submit", data=sub.body, headers=headers
-                ) as resp:
-                    body = await resp.json(content_type=None)
-                    status = resp.status
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                answers[i] = (region, "error", type(exc).__name__, time.monotonic() - due, 0.0)
-                return
-            pending = isinstance(body, dict) and body.get("status") == "pending"
-            answers[i] = (
-                region,
-                status,
-                "pending" if pending else "final",
-                time.monotonic() - due,
-                wall0 + schedule[i],
-            )
+    async def one(i: int, due: float) -> None:
+        region, ep = endpoints[i % len(endpoints)]
+        try:
+            status, body = await pool.send(ep, requests[i])
+        except client.ERRORS as exc:
+            answers[i] = (region, "error", type(exc).__name__, time.monotonic() - due, 0.0)
+            return
+        latency = time.monotonic() - due
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            doc = None
+        pending = isinstance(doc, dict) and doc.get("status") == "pending"
+        answers[i] = (
+            region,
+            status,
+            "pending" if pending else "final",
+            latency,
+            wall0 + schedule[i],
+        )
 
-        await asyncio.gather(*(one(i) for i in range(len(subs))))
+    try:
+        await client.open_loop(schedule, one, start=t0)
+    finally:
+        pool.close()
 
 
 def run(layout: Layout, profile: Profile, rate: float, seconds: float) -> dict[str, Any]:
@@ -156,6 +168,8 @@ def run(layout: Layout, profile: Profile, rate: float, seconds: float) -> dict[s
     regions = list(layout.regions) if profile.regions == "both" else [origin]
     n_gw, _ = apps.counts()
     urls = [(r.name, r.gateway_url(k)) for r in regions for k in range(n_gw)]
+    endpoints = [(name, client.endpoint(url)) for name, url in urls]
+    requests = _requests(subs)
     watch = MirrorWatch(layout.others(origin)[0]) if len(layout.regions) > 1 else None
     if watch:
         watch.start()
@@ -169,7 +183,7 @@ def run(layout: Layout, profile: Profile, rate: float, seconds: float) -> dict[s
     )
     meter.begin()
     t0 = time.monotonic()
-    asyncio.run(_drive(urls, subs, schedule, answers))
+    client.run(_drive(endpoints, requests, schedule, answers))
     elapsed = time.monotonic() - t0
     cpu = meter.end()
     if watch:
