@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -156,14 +155,13 @@ class Gateway:
         }  # fmt: skip
         return facts
 
-    def remember(self, tenant: str, request_id: str, status: int, answer: dict[str, Any],
-                 after: asyncio.Task[None] | None = None) -> asyncio.Task[None]:
-        """Write the request marker in the background (after `after`, so that a later answer
-        never loses against an earlier pending marker); returns the writing task."""
+    def remember(self, tenant: str, request_id: str, status: int,
+                 answer: dict[str, Any]) -> asyncio.Task[None]:
+        """Write the request marker in the background; returns the writing task. A request
+        gets one marker: its final answer, or `pending` when it was answered 202 pending (a
+        reply arriving after that is not this process's to record: the outcome store has it)."""
 
         async def write() -> None:
-            if after is not None:
-                await asyncio.wait([after])
             try:
                 async with asyncio.timeout(REDIS_TIMEOUT_S):
                     if answer.get("status") == "pending":
@@ -178,11 +176,11 @@ class Gateway:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def answered(self, tenant: str, request_id: str, status: int, response: Response,
-                 after: asyncio.Task[None] | None = None) -> Response:
-        """Record the answer given (in the background) and return it."""
-        self.remember(tenant, request_id, status, json.loads(bytes(response.body)), after)
-        return response
+    def answered(self, tenant: str, request_id: str, status: int,
+                 answer: dict[str, Any]) -> Response:
+        """Record the answer (in the background) and return it as the response."""
+        self.remember(tenant, request_id, status, answer)
+        return E.json_response(status, answer, request_id)
 
     def counted(self, response: Response, tenant: str, route: str) -> Response:
         self.metrics.count(tenant, route, response.status_code)

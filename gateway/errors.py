@@ -7,9 +7,9 @@ WAL write carries the signature reason (missing_signature, no_valid_key, bad_sig
 
 from __future__ import annotations
 
-import json
-from typing import Final
+from typing import Any, Final
 
+import orjson
 from starlette.responses import Response
 
 PAYLOAD_TOO_LARGE: Final = "payload_too_large"
@@ -46,12 +46,16 @@ def json_response(status: int, body: object, request_id: str | None,
     out = dict(headers or {})
     if request_id is not None:
         out["X-Request-Id"] = request_id
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    return Response(data.encode("utf-8"), status, out, media_type="application/json")
+    # orjson: compact UTF-8 like json.dumps(separators=(",", ":"), ensure_ascii=False), at a
+    # fraction of the CPU per answer.
+    return Response(orjson.dumps(body), status, out, media_type="application/json")
+
+
+def error_body(code: str, detail: str, request_id: str | None) -> dict[str, Any]:
+    return {"error": code, "detail": detail, "request_id": request_id}
 
 
 def error_response(status: int, code: str, detail: str, request_id: str | None,
                    retry_after_s: int | None = None) -> Response:  # fmt: skip
     headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
-    body = {"error": code, "detail": detail, "request_id": request_id}
-    return json_response(status, body, request_id, headers)
+    return json_response(status, error_body(code, detail, request_id), request_id, headers)

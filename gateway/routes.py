@@ -219,48 +219,46 @@ async def _append_and_answer(gw: Gateway, respond_async: bool, rid: str, tenant:
     gw.metrics.wal_produce_r.observe(ack.seconds)
     if malformed is not None:
         out.reason = malformed.code
-        return gw.answered(tenant.id, rid, 400, error_response(
-            400, malformed.code, malformed.detail, rid))
+        return gw.answered(tenant.id, rid, 400, E.error_body(malformed.code, malformed.detail,
+                                                             rid))  # fmt: skip
     assert check is not None
     if not check.ok:
         reason = check.reason or "bad_signature"
         out.reason = reason
-        return gw.answered(tenant.id, rid, 401, error_response(
-            401, reason, f"no key of tenant {tenant.id} valid at the receive stamp verifies sig"
+        return gw.answered(tenant.id, rid, 401, E.error_body(
+            reason, f"no key of tenant {tenant.id} valid at the receive stamp verifies sig"
             if reason in ("bad_signature", "no_valid_key") else "the record has no signature",
             rid))
     pending = _pending_body(rid, tenant.id, pcs_id, snap.policy.version, gw.region)
-    # The request marker is written in the background while the decision is awaited; a pending
-    # answer waits for it, so the Location it gives always resolves.
-    marked = gw.remember(tenant.id, rid, 202, pending)
-    if waiter is None:
-        out.reason = "pending"
-        gw.metrics.pending.labels(gw.region, tenant.id).inc()
-        await asyncio.wait([marked])
-        return _pending_response(rid, pending)
-    t_wait = time.perf_counter()
-    try:
-        reply = await asyncio.wait_for(waiter, settings.reply_wait_s)
-    except TimeoutError:
-        gw.replies.forget(rid)
-        gw.metrics.reply_wait.labels(gw.region, "timeout").observe(time.perf_counter() - t_wait)
-        gw.metrics.pending.labels(gw.region, tenant.id).inc()
-        out.reason = "pending"
-        await asyncio.wait([marked])
-        return _pending_response(rid, pending)
-    gw.metrics.reply_wait.labels(gw.region, "reply").observe(time.perf_counter() - t_wait)
-    return gw.answered(tenant.id, rid, *answer_from_reply(reply, rid, gw.region, out),
-                       after=marked)
+    if waiter is not None:
+        t_wait = time.perf_counter()
+        try:
+            reply = await asyncio.wait_for(waiter, settings.reply_wait_s)
+        except TimeoutError:
+            gw.replies.forget(rid)
+            gw.metrics.reply_wait.labels(gw.region, "timeout").observe(
+                time.perf_counter() - t_wait)
+        else:
+            gw.metrics.reply_wait.labels(gw.region, "reply").observe(
+                time.perf_counter() - t_wait)
+            # Answered in time: one marker (the answer), no pending marker before it; until
+            # it is written a read of the request finds the outcome store or nothing.
+            return gw.answered(tenant.id, rid, *answer_from_reply(reply, rid, gw.region, out))
+    # A pending answer waits for its marker, so the Location it gives always resolves.
+    out.reason = "pending"
+    gw.metrics.pending.labels(gw.region, tenant.id).inc()
+    await asyncio.wait([gw.remember(tenant.id, rid, 202, pending)])
+    return _pending_response(rid, pending)
 
 
 def answer_from_reply(reply: dict[str, Any], rid: str, region: str, out: _Outcome
-                      ) -> tuple[int, Response]:  # fmt: skip
+                      ) -> tuple[int, dict[str, Any]]:  # fmt: skip
     status = int(reply.get("http_status", 500))
     out.reason = reply.get("reason")
     if status in (200, 202) and reply.get("status") in ("accepted", "escalated"):
-        return status, json_response(status, _verdict_body(reply, region), rid)
+        return status, _verdict_body(reply, region)
     code = str(reply.get("reason") or "rejected")
-    return status, error_response(status, code, str(reply.get("detail") or code), rid)
+    return status, E.error_body(code, str(reply.get("detail") or code), rid)
 
 
 # --- reads ---------------------------------------------------------------------------------

@@ -31,5 +31,8 @@ def serve(settings: Settings) -> None:
         create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
         http="httptools", lifespan="on", access_log=False, log_level="warning",
         server_header=False, timeout_graceful_shutdown=5, backlog=2048,
+        # Clients connect directly; no proxy's X-Forwarded-* headers to trust (and no
+        # middleware pass per request).
+        proxy_headers=False,
     )  # fmt: skip
     uvicorn.Server(config).run()

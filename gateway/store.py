@@ -1,9 +1,9 @@
 """Reads of the region's outcome store (PostgreSQL tables `outcomes` and `requests`, written by
 the streams' sink, see streams/store.py) and the gateway's own request markers in Redis.
 
-A marker is written right after the WAL acknowledgement (state `pending`) and replaced by the
-answer the gateway gave, so `GET /v1/requests/{id}` knows a request before the sink has
-indexed it. PostgreSQL is authoritative when it has the request.
+A marker holds the answer the gateway gave (or `pending`, written before a 202 pending answer
+goes out), so `GET /v1/requests/{id}` knows a request before the sink has indexed it.
+PostgreSQL is authoritative when it has the request.
 """
 
 from __future__ import annotations

@@ -1,36 +1,58 @@
 """The reply path without the stream workers: a reply record on the process's own partition of
-flk.replies answers the waiting request; a reply nobody waits for is dropped and counted."""
+flk.replies answers the waiting request; a reply nobody waits for is dropped and counted; with
+the region's workers stopped a submit is answered 202 pending, and its Location reads pending
+until a worker decides it."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import time
 import uuid
+from collections.abc import Iterator
 
 import httpx
 import pytest
 from confluent_kafka import Producer
 
-from infra.layout import WORKER_WEB, Layout
+from infra import apps
+from infra.layout import WORKER_WEB, Layout, Region
+from infra.procs import Supervisor
 from schemas.codec import codec
-from tests.gateway.helpers import scrape, signed_body, wal_ends, wal_records
+from tests.gateway.helpers import read_token, scrape, signed_body, wal_ends, wal_records
 from topics.wal import WalHeaders
 
 pytestmark = pytest.mark.platform
 
 
-def _workers_running(platform: Layout) -> bool:
+def _worker_ready(region: Region, k: int) -> bool:
     try:
-        port = platform.regions[0].port(WORKER_WEB)
-        return httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200
+        url = f"http://127.0.0.1:{region.port(WORKER_WEB + k)}/readyz"
+        return httpx.get(url, timeout=1).status_code == 200
     except httpx.HTTPError:
         return False
 
 
-def test_reply_answers_the_waiting_request(platform: Layout) -> None:
-    if _workers_running(platform):
-        pytest.skip("real workers answer first; covered by test_e2e")
+@pytest.fixture(scope="module")
+def no_workers(platform: Layout) -> Iterator[Region]:
+    """The first region with its stream workers stopped; restarted (and ready) afterwards."""
     region = platform.regions[0]
+    sup = Supervisor(platform.run_dir)
+    _, n_workers = apps.counts()
+    services = [apps.worker(region, k) for k in range(n_workers)]
+    sup.stop_many([svc.key for svc in services])
+    try:
+        yield region
+    finally:
+        for svc in services:
+            sup.start(svc, 120)
+        deadline = time.monotonic() + 120
+        while not all(_worker_ready(region, k) for k in range(n_workers)):
+            assert time.monotonic() < deadline, "the workers did not become ready again"
+            time.sleep(0.5)
+
+
+def test_reply_answers_the_waiting_request(platform: Layout, no_workers: Region) -> None:
+    region = no_workers
     pcs, body = signed_body(platform.home, "default")
     rid = f"rep-{uuid.uuid4()}"
     since = wal_ends(region)
@@ -57,6 +79,47 @@ def test_reply_answers_the_waiting_request(platform: Layout) -> None:
                         "recomputed_budget": 0.25, "regime": "sticky", "dedup_hit": True,
                         "conflict": True, "policy_version": h.policy_version,
                         "region": region.name}  # fmt: skip
+
+
+def test_a_pending_request_reads_pending_until_decided(platform: Layout,
+                                                        no_workers: Region) -> None:  # fmt: skip
+    region = no_workers
+    pcs, body = signed_body(platform.home, "default")
+    rid = f"pend-{uuid.uuid4()}"
+    auth = {"Authorization": f"Bearer {read_token(platform.home, 'default')}"}
+    url = region.gateway_url(0)
+    r = httpx.post(url + "/v1/pcs/submit", content=body, headers={"X-Request-Id": rid},
+                   timeout=10)
+    assert r.status_code == 202, r.text
+    assert r.json()["status"] == "pending" and r.json()["pcs_id"] == pcs["pcs_id"]
+    location = r.headers["Location"]
+    assert location == f"/v1/requests/{rid}"
+    # Read from the other process of the region: the marker is the region's, not the process's.
+    read = httpx.get(region.gateway_url(1) + location, headers=auth, timeout=5)
+    assert read.status_code == 202, read.text
+    assert read.headers["Location"] == location
+    assert read.json()["status"] == "pending" and read.json()["pcs_id"] == pcs["pcs_id"]
+    other = httpx.get(url + location, timeout=5,
+                      headers={"Authorization": f"Bearer {read_token(platform.home, 'acme')}"})
+    assert other.status_code == 404, other.text  # another tenant does not see it
+    _restart_and_wait_decided(platform, region, url + location, auth, rid)
+
+
+def _restart_and_wait_decided(platform: Layout, region: Region, url: str,
+                              auth: dict[str, str], rid: str) -> None:  # fmt: skip
+    sup = Supervisor(platform.run_dir)
+    _, n_workers = apps.counts()
+    for k in range(n_workers):
+        sup.start(apps.worker(region, k), 120)
+    deadline = time.monotonic() + 120
+    while True:
+        read = httpx.get(url, headers=auth, timeout=5)
+        if read.status_code == 200:
+            break
+        assert read.status_code == 202, read.text
+        assert time.monotonic() < deadline, "the worker never decided the pending request"
+        time.sleep(0.5)
+    assert read.json()["status"] == "accepted" and read.json()["request_id"] == rid
 
 
 def test_stale_replies_are_dropped(platform: Layout) -> None:
