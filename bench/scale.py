@@ -635,6 +635,12 @@ def main(argv: list[str] | None = None) -> int:
         help="disk bytes per key in one region for the disk check",
     )
     ap.add_argument(
+        "--safety",
+        type=float,
+        default=SAFETY,
+        help="factor on the estimated bytes for the disk check (the fill re-checks as it goes)",
+    )
+    ap.add_argument(
         "--mirror-timeout",
         type=float,
         default=900.0,
@@ -647,7 +653,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(str(exc))
     layout = load_layout()
     layout.region(args.region)  # an unknown region fails here, naming the known ones
-    estimate = DiskEstimate(checkpoints[-1], args.bytes_per_key, len(layout.regions), SAFETY,
+    if args.safety < 1.0:
+        ap.error("--safety must be at least 1")
+    estimate = DiskEstimate(checkpoints[-1], args.bytes_per_key, len(layout.regions), args.safety,
                             shutil.disk_usage(layout.home).free, str(layout.home))  # fmt: skip
     if not estimate.ok:
         print(f"bench.scale: {estimate.message()}", file=sys.stderr)
