@@ -18,7 +18,14 @@ client on asyncio (uvloop), one request in flight per connection.
 Modes: `async` sends `Prefer: respond-async` (gateway + WAL acknowledgement only: 202 pending);
 `wait` is the full submit (WAL, then the dedup decision from the stream worker: 200).
 Everything runs on the same machine (Kafka, MirrorMaker, workers, the load generator), so the
-numbers are a floor for the gateway, not a ceiling. Results: bench/results/gateway.json.
+numbers are a floor for the gateway, not a ceiling.
+
+Result: one document in the common envelope (bench/harness.py, benchmark "gateway"),
+bench/results/gateway.json (or `--out`): `results.rows`, one row per measurement (mode, kind
+"saturation" or "fixed_rate", offered and achieved rate, statuses, pending and error shares,
+p50/p95/p99, CPU-seconds per platform process over the row from /proc, requests per gateway
+CPU-second) and one raw HDR histogram per row (`histograms[row["histogram"]]`). `final_share`
+is the share of final (not 202-pending, not error) answers over the `wait` rows.
 """
 
 from __future__ import annotations
@@ -27,7 +34,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import secrets
 import statistics
 import sys
@@ -37,15 +43,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvloop
 import yaml
 from flk_pcs import HmacSigner, build_pcs, encode_body, sign_pcs
+from hdrh.histogram import HdrHistogram
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import client, harness  # noqa: E402
 from gateway.devkeys import tenants_path  # noqa: E402
 from gateway.tenants import write_tenants  # noqa: E402
+from infra import apps  # noqa: E402
 from infra.layout import Layout, Region, load_layout  # noqa: E402
 from infra.procs import Supervisor  # noqa: E402
 
@@ -70,35 +78,10 @@ def _bodies(n: int, secret: str) -> list[bytes]:
 
 
 def _request(body: bytes, mode: str) -> bytes:
-    prefer = b"Prefer: respond-async\r\n" if mode == "async" else b""
-    return (b"POST /v1/pcs/submit HTTP/1.1\r\nHost: bench\r\nX-Tenant-Id: " + TENANT.encode()
-            + b"\r\nContent-Type: application/json\r\n" + prefer
-            + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
-
-
-class Conn:
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def send(self, request: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        assert self.reader is not None
-        self.writer.write(request)
-        head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        await self.reader.readexactly(length)
-        return status
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+    headers = [("X-Tenant-Id", TENANT), ("Content-Type", "application/json")]
+    if mode == "async":
+        headers.append(("Prefer", "respond-async"))
+    return client.post("/v1/pcs/submit", body, headers)
 
 
 def _pct(values: list[float], p: float) -> float:
@@ -109,90 +92,89 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _summary(lat: list[float], statuses: Counter[int], seconds: float) -> dict[str, Any]:
+    n = len(lat)
+    pending = statuses.get(202, 0)
+    errors = sum(v for k, v in statuses.items() if k >= 500)
     return {
-        "requests": len(lat), "seconds": round(seconds, 2),
-        "requests_per_second": round(len(lat) / seconds),
+        "requests": n, "seconds": round(seconds, 2),
+        "requests_per_second": round(n / seconds), "achieved_rate": round(n / seconds, 1),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "pending_share": round(pending / n, 4) if n else None,
+        "error_share": round(errors / n, 4) if n else None,
         "p50_ms": round(_pct(lat, 50) * 1000, 2), "p95_ms": round(_pct(lat, 95) * 1000, 2),
-        "p99_ms": round(_pct(lat, 99) * 1000, 2), "max_ms": round(max(lat) * 1000, 2),
-        "mean_ms": round(statistics.fmean(lat) * 1000, 2),
+        "p99_ms": round(_pct(lat, 99) * 1000, 2), "max_ms": round(max(lat, default=0) * 1000, 2),
+        "mean_ms": round(statistics.fmean(lat) * 1000, 2) if lat else None,
     }  # fmt: skip
 
 
-async def saturation(region: Region, pid: int, bodies: list[bytes], mode: str,
-                     connections: int, seconds: float, index: int = 0
-                     ) -> dict[str, Any]:  # fmt: skip
+def _histogram(lat: list[float]) -> HdrHistogram:
+    h = harness.histogram()
+    for x in lat:
+        h.record_value(max(1, int(x * 1e6)))
+    return h
+
+
+def _gateway_cpu(cpu: dict[str, float], region: Region) -> float:
+    return round(sum(v for k, v in cpu.items() if k.startswith(f"{region.name}-gateway")), 2)
+
+
+async def saturation(region: Region, requests: list[bytes], connections: int, seconds: float,
+                     index: int = 0) -> tuple[list[float], Counter[int], float]:  # fmt: skip
+    """Closed loop: `connections` clients, one request in flight each, for `seconds`."""
     port = region.port(80 + index)
-    queue = iter(bodies)
+    queue = iter(requests)
     lat: list[float] = []
     statuses: Counter[int] = Counter()
-    stop_at = 0.0
+    stop_at = time.monotonic() + seconds
 
-    async def client() -> None:
-        conn = Conn(port)
+    async def one_client() -> None:
+        conn = client.Conn(port)
         try:
-            while time.perf_counter() < stop_at:
-                body = next(queue, None)
-                if body is None:
+            while time.monotonic() < stop_at:
+                request = next(queue, None)
+                if request is None:
                     return
-                t0 = time.perf_counter()
-                status = await conn.send(_request(body, mode))
-                lat.append(time.perf_counter() - t0)
+                t0 = time.monotonic()
+                try:
+                    status, _ = await conn.send(request)
+                except client.ERRORS:
+                    conn.close()
+                    status = 599
+                lat.append(time.monotonic() - t0)
                 statuses[status] += 1
         finally:
             conn.close()
 
-    cpu0, t0 = _cpu_seconds(pid), time.perf_counter()
-    stop_at = t0 + seconds
-    await asyncio.gather(*(client() for _ in range(connections)))
-    wall, cpu = time.perf_counter() - t0, _cpu_seconds(pid) - cpu0
-    out = _summary(lat, statuses, wall)
-    out.update(connections=connections, gateway_cpu_seconds=round(cpu, 2),
-               requests_per_gateway_cpu_second=round(len(lat) / cpu) if cpu else None)
-    return out
+    t0 = time.monotonic()
+    await asyncio.gather(*(one_client() for _ in range(connections)))
+    return lat, statuses, time.monotonic() - t0
 
 
-async def fixed_rate(region: Region, bodies: list[bytes], mode: str, rate: float,
-                     seconds: float, n_gateways: int = 2) -> dict[str, Any]:  # fmt: skip
-    n = min(len(bodies), int(rate * seconds))
-    free: list[asyncio.Queue[Conn]] = []
-    for k in range(n_gateways):
-        q: asyncio.Queue[Conn] = asyncio.Queue()
-        for _ in range(64):
-            q.put_nowait(Conn(region.port(80 + k)))
-        free.append(q)
+async def fixed_rate(region: Region, requests: list[bytes], rate: float, seconds: float,
+                     n_gateways: int = 2) -> tuple[list[float], Counter[int], float]:  # fmt: skip
+    """Open loop at `rate`, spread over the region's `n_gateways` processes."""
+    n = min(len(requests), int(rate * seconds))
+    eps = [("127.0.0.1", region.port(80 + k)) for k in range(n_gateways)]
+    pool = client.Pool()
+    for ep in eps:
+        pool.warm(ep, 64)
     lat: list[float] = []
     statuses: Counter[int] = Counter()
 
     async def one(i: int, due: float) -> None:
-        q = free[i % n_gateways]
-        # Open loop: a request never waits for a free connection (that would hide latency).
-        conn = q.get_nowait() if not q.empty() else Conn(region.port(80 + i % n_gateways))
         try:
-            status = await conn.send(_request(bodies[i], mode))
-        except (OSError, asyncio.IncompleteReadError):
-            conn.close()
-            conn = Conn(conn.port)
+            status, _ = await pool.send(eps[i % n_gateways], requests[i])
+        except client.ERRORS:
             status = 599
-        q.put_nowait(conn)
-        lat.append(time.perf_counter() - due)  # from the scheduled time: no coordinated omission
+        lat.append(time.monotonic() - due)  # from the scheduled time: no coordinated omission
         statuses[status] += 1
 
-    tasks = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        due = t0 + i / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(i, due)))
-    await asyncio.gather(*tasks)
-    for q in free:
-        while not q.empty():
-            q.get_nowait().close()
-    out = _summary(lat, statuses, time.perf_counter() - t0)
-    out["target_rate"] = rate
-    return out
+    t0 = time.monotonic()
+    try:
+        await client.open_loop([i / rate for i in range(n)], one, start=t0)
+    finally:
+        pool.close()
+    return lat, statuses, time.monotonic() - t0
 
 
 def _with_tenant(layout: Layout, secret: str) -> bytes:
@@ -241,13 +223,14 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=32)
     ap.add_argument("--rates", default="250,500,1000")
     ap.add_argument("--modes", default="wait,async")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "gateway.json"))
+    ap.add_argument("--out", type=Path, default=None, help="result file (default bench/results/)")
     args = ap.parse_args()
     layout = load_layout()
     region = layout.region(args.region)
     pid = Supervisor(layout.run_dir).pid(f"{region.name}-gateway-0")
     if pid is None:
         raise SystemExit(f"{region.name}-gateway-0 is not running; start the platform (flk up)")
+    n_gw = min(2, apps.counts()[0])
     secret = secrets.token_hex(16)
     rates = [float(r) for r in args.rates.split(",") if r]
     modes = [m for m in args.modes.split(",") if m]
@@ -255,40 +238,93 @@ def main() -> None:
     print(f"signing {need} bodies ...", file=sys.stderr)
     bodies = _bodies(need, secret)
     original = _with_tenant(layout, secret)
-    results: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    hists: dict[str, HdrHistogram] = {}
+    total = harness.CpuMeter(layout)
+    meter = harness.CpuMeter(layout)
+
+    def row(mode: str, kind: str, name: str, measured: tuple[list[float], Counter[int], float],
+            cpu: dict[str, float], **extra: Any) -> dict[str, Any]:  # fmt: skip
+        lat, statuses, wall = measured
+        out = {"mode": mode, "kind": kind, "histogram": name, **extra,
+               **_summary(lat, statuses, wall), "cpu_seconds": cpu}  # fmt: skip
+        hists[name] = _histogram(lat)
+        rows.append(out)
+        brief = {k: v for k, v in out.items() if k != "cpu_seconds"}
+        print(f"[{mode}] {name}: {json.dumps(brief)}", file=sys.stderr)
+        return out
+
     try:
         _wait_tenant(region)
-        uvloop.install()
+        total.begin()
         for mode in modes:
             if mode == "wait":
                 print(f"dedup lag before the wait runs: {_wait_drained(region)}", file=sys.stderr)
-            sat = asyncio.run(saturation(region, pid, bodies, mode, args.connections,
-                                         args.seconds))
-            print(f"[{mode}] saturation: {json.dumps(sat)}", file=sys.stderr)
-            fixed = {}
+            requests = [_request(b, mode) for b in bodies]
+            meter.begin()
+            cpu0 = _cpu_seconds(pid)
+            sat = client.run(saturation(region, requests, args.connections, args.seconds))
+            one_cpu = _cpu_seconds(pid) - cpu0
+            cpu = meter.end()
+            row(mode, "saturation", f"{mode}.saturation", sat, cpu, gateways=1,
+                connections=args.connections, offered_rate=None,
+                gateway_cpu_seconds=round(one_cpu, 2),
+                requests_per_gateway_cpu_second=round(len(sat[0]) / one_cpu) if one_cpu else None)
             for rate in rates:
-                fresh = _bodies(int(rate * args.seconds), secret) if mode == "wait" else bodies
                 if mode == "wait":
+                    fresh = [_request(b, mode) for b in _bodies(int(rate * args.seconds), secret)]
                     _wait_drained(region)
-                res = asyncio.run(fixed_rate(region, fresh, mode, rate, args.seconds))
-                print(f"[{mode}] {rate:.0f} req/s: {json.dumps(res)}", file=sys.stderr)
-                fixed[str(int(rate))] = res
-            results[mode] = {"saturation_one_process": sat, "fixed_rate_two_processes": fixed}
+                else:
+                    fresh = requests
+                meter.begin()
+                fixed = client.run(fixed_rate(region, fresh, rate, args.seconds, n_gw))
+                cpu = meter.end()
+                gw_cpu = _gateway_cpu(cpu, region)
+                row(mode, "fixed_rate", f"{mode}.fixed.{rate:g}", fixed, cpu, gateways=n_gw,
+                    offered_rate=rate, target_rate=rate, gateway_cpu_seconds=gw_cpu,
+                    requests_per_gateway_cpu_second=round(len(fixed[0]) / gw_cpu)
+                    if gw_cpu else None)  # fmt: skip
+        cpu_total = total.end()
     finally:
         tmp = tenants_path(layout.home).with_name(".bench-restore.tmp")
         tmp.write_bytes(original)
         os.chmod(tmp, 0o600)
         os.replace(tmp, tenants_path(layout.home))
-    report = {
-        "command": "bench/gateway.py " + " ".join(sys.argv[1:]),
-        "cpu_count": os.cpu_count(), "python": platform.python_version(),
-        "load_average_at_end": list(os.getloadavg()),
-        "region": region.name, "seconds": args.seconds,
-        "aims": {"requests_per_gateway_cpu_second": 3000, "p99_ms_at_1000_rps": 50},
-        "results": results,
-    }  # fmt: skip
-    Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    statuses: Counter[str] = Counter()
+    final = pending = errors = 0
+    wait_final = wait_n = 0
+    for r in rows:
+        for k, v in r["statuses"].items():
+            statuses[k] += v
+            code = int(k)
+            is_final = code != 202 and code < 500
+            final += v if is_final else 0
+            pending += v if code == 202 else 0
+            errors += v if code >= 500 else 0
+            if r["mode"] == "wait":
+                wait_n += v
+                wait_final += v if is_final else 0
+    result = harness.envelope(
+        benchmark="gateway", profile=",".join(modes),
+        command=".venv/bin/python bench/gateway.py " + " ".join(sys.argv[1:]),
+        params={"region": region.name, "seconds": args.seconds, "connections": args.connections,
+                "rates": rates, "modes": modes, "fixed_rate_gateways": n_gw, "tenant": TENANT},
+        offered_rate=None, achieved_rate=None,
+        final_share=round(wait_final / wait_n, 4) if wait_n else None,
+        cpu_seconds=cpu_total, histograms=hists,
+        answers={"final": final, "pending": pending, "errors": errors,
+                 "by_status": dict(statuses)},
+        results={"rows": rows, "region": region.name,
+                 "aims": {"requests_per_gateway_cpu_second": 3000, "p99_ms_at_1000_rps": 50}},
+    )  # fmt: skip
+    path = args.out or harness.RESULTS / "gateway.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+    for r in rows:
+        print(f"{r['histogram']}: {r['requests_per_second']} req/s, p50/p95/p99 "
+              f"{r['p50_ms']}/{r['p95_ms']}/{r['p99_ms']} ms, "
+              f"{r['requests_per_gateway_cpu_second']} req per gateway CPU-s")  # fmt: skip
+    print(f"→ {path}")
 
 
 if __name__ == "__main__":

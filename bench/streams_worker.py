@@ -9,16 +9,16 @@ platform's supervisor, and measures the worker process's CPU time (user + system
 /proc via psutil) and wall time from its first processed record until the backlog is drained.
 So the figure covers the whole per-record path of the real process: Kafka fetch through Faust,
 verify, dedup against RocksDB, changelog + outcome + reply produce and flush, the PostgreSQL
-sink, offsets. Results: bench/results/streams_worker.json and the "Stream workers" section of
-docs/performance.md.
+sink, offsets. Result: bench/results/streams_worker.json in the common envelope
+(bench/harness.py, benchmark "streams_worker"; `cpu_seconds` is the worker's measured CPU time
+over both signatures), tabulated in the "Stream workers" section of docs/performance.md by
+bench/report.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import time
 import uuid
@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench import harness, report
 from infra import apps
 from infra.layout import WORKER_WEB, Region, load_layout
 from infra.procs import Supervisor
@@ -35,10 +36,6 @@ from streams import walgen
 from topics.catalogue import WAL
 from topics.wal import ReplyTo, Stamp
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench/results/streams_worker.json"
-DOC = ROOT / "docs/performance.md"
-START, END = "<!-- streams_worker:start -->", "<!-- streams_worker:end -->"
 TARGET = 5000  # HMAC records per worker CPU-second (issue 5)
 
 
@@ -99,85 +96,44 @@ def run(region: Region, home: Path, tenant: str, n: int) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--doc-only", action="store_true",
-                    help="rewrite the docs section from the saved results, measure nothing")
+                    help="regenerate docs/performance.md from the saved results (bench.report), "
+                         "measure nothing")  # fmt: skip
     ap.add_argument("--records", type=int, default=30000)
     ap.add_argument("--region", default="eu-west")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="result file (default bench/results/streams_worker.json, and the docs "
+                         "are regenerated)")  # fmt: skip
     args = ap.parse_args()
     if args.doc_only:
-        write_doc(json.loads(RESULTS.read_text(encoding="utf-8")))
+        report.write_doc()
         return
     layout = load_layout()
     region = layout.region(args.region)
-    results = {
+    results: dict[str, Any] = {
         "hmac": run(region, layout.home, "st-bench", args.records),
         "ed25519": run(region, layout.home, "st-ed", args.records),
     }
-    report = {
-        "command": f".venv/bin/python bench/streams_worker.py --records {args.records}",
-        "cpu_model": _cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "target_hmac_records_per_cpu_second": TARGET,
-        "results": results,
-    }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    write_doc(report)
-    print(json.dumps(report, indent=2))
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def write_doc(report: dict[str, Any]) -> None:
-    r = report["results"]
-    hmac_rate = r["hmac"]["records_per_cpu_second"]
-    met = "met" if hmac_rate >= TARGET else "not met"
-    rows = "\n".join(
-        f"| {alg} | {x['measured_records']} | {x['cpu_seconds']} | "
-        f"**{x['records_per_cpu_second']}** | {x['wall_seconds']} | {x['records_per_second']} |"
-        for alg, x in r.items()
-    )
-    section = f"""{START}
-## Stream workers (dedup stage, per worker process)
-
-Command (platform running): `{report['command']}`
-
-Machine: {report['cpu_model']}, {report['cpu_count']} CPUs shared with both regions' brokers,
-MirrorMaker, PostgreSQL and the gateways; Python {report['python']}. Each run appends a backlog
-of distinct signed records to `flk.wal`, restarts worker 0 and measures its process CPU time
-(user + system) from the first processed record until the backlog is drained. Target:
-≥ {TARGET} HMAC records per worker CPU-second — {met}.
-
-| signature | records | CPU s | records / CPU-s | wall s | records / s |
-|---|---|---|---|---|---|
-{rows}
-
-What a record costs: Faust's fetch and event machinery (~90 µs), the flk-pcs core path
-(parse, signature, SPEC §3 engine; see "Core path"), a RocksDB read and a batched write, three
-produced records (changelog entry, outcome, reply) through librdkafka, and a share of one
-PostgreSQL upsert per batch. Table entries and outputs are produced with librdkafka and
-flushed once per batch (up to `FLK_STREAM_BATCH_MAX` records): Faust's own per-key changelog
-send through aiokafka measured ~250 µs per record on this machine, 2 900 records per CPU-second
-before any verification. The machine is shared with other sessions' tests and benchmarks, so
-a figure moves by about ±10 % from run to run (HMAC, same code: 5 262 and 5 466 in two
-consecutive runs); CPU time, not wall time, is what is compared. Raw results:
-`bench/results/streams_worker.json`.
-{END}"""
-    text = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Performance\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + section + text[text.index(END) + len(END):]
+    worker = apps.worker(region, 0).key
+    spent = round(sum(r["cpu_seconds"] for r in results.values()), 2)
+    command = f".venv/bin/python bench/streams_worker.py --records {args.records}"
+    if region.name != "eu-west":
+        command += f" --region {region.name}"
+    result = harness.envelope(
+        benchmark="streams_worker", profile="hmac,ed25519", command=command,
+        params={"records": args.records, "region": region.name, "worker": worker,
+                "tenants": {alg: r["tenant"] for alg, r in results.items()}},
+        offered_rate=None, achieved_rate=None, final_share=None,
+        cpu_seconds={worker: spent}, histograms={},
+        results={**results, "target_hmac_records_per_cpu_second": TARGET},
+    )  # fmt: skip
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
+        path = args.out
     else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    DOC.write_text(text, encoding="utf-8")
+        path = harness.write(result, "streams_worker")
+        report.write_doc()
+    print(json.dumps(result["results"], indent=2))
+    print(f"→ {path}")
 
 
 if __name__ == "__main__":
