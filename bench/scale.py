@@ -165,7 +165,11 @@ def flatness(checkpoints: list[dict[str, Any]], target: float = 0.9) -> dict[str
         return round(b / a, 3) if a and b is not None else None
 
     first, last = checkpoints[0], checkpoints[-1]
-    fills = [c["fill"] for c in checkpoints if c["fill"]["records"] > 0]
+    # The probe at each checkpoint (same size every time) is the like-for-like ingest figure;
+    # without probes, the fill segments (of growing sizes) stand in.
+    probes = [c["probe"] for c in checkpoints if (c.get("probe") or {}).get("records")]
+    fills = probes if len(probes) == len(checkpoints) else [
+        c["fill"] for c in checkpoints if c["fill"]["records"] > 0]
     out: dict[str, Any] = {
         "target": target,
         "from_keys": first["keys"],
@@ -554,6 +558,16 @@ def run(args: argparse.Namespace, layout: Layout, checkpoints: list[int],
                             f"need about {human(remaining)} at the measured "
                             f"{bpk} B/key, {human(free)} free"
                         )
+                probe: dict[str, Any] | None = None
+                if args.probe:
+                    # Ingest at this table size, measured the same way at every checkpoint.
+                    probe = filler.fill(args.probe, added)
+                    added += probe["records"]
+                    log(
+                        f"probe at {target:,}: {probe['records']:,} records in "
+                        f"{probe['seconds']} s = {probe['records_per_s']}/s, "
+                        f"{probe['records_per_worker_cpu_s']} per worker CPU-s"
+                    )
                 if args.settle_seconds:
                     time.sleep(args.settle_seconds)
                 log(f"measuring at {added:,} keys: {args.rate:g}/s for {args.measure_seconds:g} s")
@@ -564,9 +578,8 @@ def run(args: argparse.Namespace, layout: Layout, checkpoints: list[int],
                     f"{meas['final_share']:.2%}, p50 {meas['latency_ms'].get('p50')} ms, "
                     f"p99 {meas['latency_ms'].get('p99')} ms"
                 )
-                results.append(
-                    {"keys": target, "keys_after_measure": added, "fill": fill, "measure": meas}
-                )
+                results.append({"keys": target, "keys_after_measure": added, "fill": fill,
+                                "probe": probe, "measure": meas})  # fmt: skip
                 hists[f"answer_at_{target}"] = hist
         finally:
             filler.close()
@@ -583,15 +596,17 @@ def run(args: argparse.Namespace, layout: Layout, checkpoints: list[int],
             "free_bytes_after": shutil.disk_usage(layout.home).free,
             "region_bytes_after": region_bytes(region)}  # fmt: skip
     command = (
-        f"python -m bench.scale --checkpoints {args.checkpoints} --measure-seconds "
-        f"{args.measure_seconds:g} --rate {args.rate:g} --region {region.name}"
+        f"python -m bench.scale --checkpoints {args.checkpoints} --probe {args.probe} "
+        f"--measure-seconds {args.measure_seconds:g} --rate {args.rate:g} "
+        f"--region {region.name} --safety {args.safety:g}"
     )
     return harness.envelope(
         benchmark="scale", profile="scale", command=command,
         params={"checkpoints": checkpoints, "rate": args.rate,
                 "measure_seconds": args.measure_seconds, "region": region.name,
                 "fill_tenant": TENANT, "measure_tenant": "default", "chunk": args.chunk,
-                "settle_seconds": args.settle_seconds, "mirrors_paused": paused},
+                "settle_seconds": args.settle_seconds, "mirrors_paused": paused,
+                "probe": args.probe},
         offered_rate=results[-1]["measure"]["offered_rate"],
         achieved_rate=results[-1]["measure"]["achieved_rate"],
         final_share=min(c["measure"]["final_share"] for c in results),
@@ -612,6 +627,12 @@ def main(argv: list[str] | None = None) -> int:
         help="keys added to the dedup table at which to measure (k/M suffixes)",
     )
     ap.add_argument("--measure-seconds", type=float, default=20.0)
+    ap.add_argument(
+        "--probe",
+        type=parse_count,
+        default=100_000,
+        help="keys of the fixed-size ingest probe at each checkpoint (0: none)",
+    )
     ap.add_argument("--rate", type=float, default=300.0, help="offered submissions per second")
     ap.add_argument("--region", default="eu-west")
     ap.add_argument("--out", type=Path, default=None, help="result file (default bench/results/)")
@@ -655,7 +676,8 @@ def main(argv: list[str] | None = None) -> int:
     layout.region(args.region)  # an unknown region fails here, naming the known ones
     if args.safety < 1.0:
         ap.error("--safety must be at least 1")
-    estimate = DiskEstimate(checkpoints[-1], args.bytes_per_key, len(layout.regions), args.safety,
+    keys = checkpoints[-1] + args.probe * len(checkpoints)
+    estimate = DiskEstimate(keys, args.bytes_per_key, len(layout.regions), args.safety,
                             shutil.disk_usage(layout.home).free, str(layout.home))  # fmt: skip
     if not estimate.ok:
         print(f"bench.scale: {estimate.message()}", file=sys.stderr)
@@ -676,9 +698,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         path = harness.write(result, "scale")
     for c in result["results"]["checkpoints"]:
-        f, m = c["fill"], c["measure"]
+        f, m = c.get("probe") or c["fill"], c["measure"]
         print(
-            f"{c['keys']:>12,} keys: fill {f['records_per_s'] or '-'}/s "
+            f"{c['keys']:>12,} keys: {'probe' if c.get('probe') else 'fill'} "
+            f"{f['records_per_s'] or '-'}/s "
             f"({f['records_per_worker_cpu_s'] or '-'} per worker CPU-s); ingest "
             f"{m['achieved_rate']}/s of {m['offered_rate']}/s, final {m['final_share']:.2%}, "
             f"p50 {m['latency_ms'].get('p50')} ms, p99 {m['latency_ms'].get('p99')} ms"
