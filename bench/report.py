@@ -251,10 +251,13 @@ def _scale(docs: list[Doc]) -> list[str]:
         rows = []
         for c in _get(r, "results", "checkpoints") or []:
             fill = c.get("fill") if isinstance(c, dict) else None
+            probe = c.get("probe") if isinstance(c, dict) else None
             meas = c.get("measure") if isinstance(c, dict) else None
             rows.append(
                 [
                     _fmt(_get(c, "keys")),
+                    f"**{_fmt(_get(probe, 'records_per_s'))}**",
+                    _fmt(_get(probe, "records_per_worker_cpu_s")),
                     _fmt(_get(fill, "records")),
                     _fmt(_get(fill, "records_per_s")),
                     _fmt(_get(fill, "records_per_worker_cpu_s")),
@@ -267,9 +270,11 @@ def _scale(docs: list[Doc]) -> list[str]:
         lines += _table(
             [
                 "keys",
+                "probe records / s",
+                "probe records / worker CPU-s",
                 "fill records",
                 "fill records / s",
-                "records / worker CPU-s",
+                "fill records / worker CPU-s",
                 "offered req/s",
                 "achieved req/s",
                 "final",

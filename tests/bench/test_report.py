@@ -61,6 +61,8 @@ SCALE = {
                 "worker_cpu_s": 200.0,
                 "records_per_worker_cpu_s": 5000,
             },
+            "probe": {"records": 100_000, "records_per_s": 3900.0,
+                      "records_per_worker_cpu_s": 4800},
             "measure": {"achieved_rate": 290.0},  # partial: fields missing
         },
         {"keys": 3_000_000},  # no fill, no measure
@@ -127,9 +129,10 @@ def test_every_kind_renders_from_fixture_files(tmp_path: Path) -> None:
         assert f"`python -m bench.{kind} --x`" in out, kind
     assert out.count("Test CPU, 2 cores, 8.0 GiB") == 4
     # Scale: one row per checkpoint, missing fields as "–", flatness shown.
-    assert "| 0 | 0 | – | – | 300.0 | 299.5 | 100.00% | 12.5 / 80.2 |" in out
-    assert "| 1,000,000 | 1,000,000 | 4,000.0 | 5,000 | – | 290.0 | – | – |" in out
-    assert "| 3,000,000 | – | – | – | – | – | – | – |" in out
+    assert "| 0 | **–** | – | 0 | – | – | 300.0 | 299.5 | 100.00% | 12.5 / 80.2 |" in out
+    assert ("| 1,000,000 | **3,900.0** | 4,800 | 1,000,000 | 4,000.0 | 5,000 | – | 290.0 | – | – |"
+            in out)
+    assert "| 3,000,000 | **–** | – | – | – | – | – | – | – | – |" in out
     assert "achieved_rate_ratio 0.968" in out
     # Replay, gateway, e2e figures.
     assert "**12,500.0**" in out and "10,000 (met)" in out
