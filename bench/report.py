@@ -241,7 +241,48 @@ def _e2e(docs: list[Doc]) -> list[str]:
         "commit",
         "command",
     ]
-    return [*_table(header, rows), ""]
+    return [*_table(header, rows), "", *_cpu_per_submission(docs)]
+
+
+# Process keys (`<region>-<component>-<k>`, `load-generator`) → the columns of the CPU table.
+_COMPONENTS = ("gateway", "worker", "kafka", "mirror", "postgres", "redis", "s3")
+
+
+def _component(process: str) -> str:
+    for c in _COMPONENTS:
+        if f"-{c}" in process:
+            return c
+    return "load generator" if process == "load-generator" else "other"
+
+
+def _cpu_per_submission(docs: list[Doc]) -> list[str]:
+    """Where the machine's CPU went: CPU-milliseconds per answered submission, by component
+    (both regions together), from each run's per-process CPU-seconds."""
+    rows = []
+    columns = [*_COMPONENTS, "load generator"]
+    for r in sorted(docs, key=lambda r: str(r.get("profile"))):
+        answered = sum(int(_get(r, "answers", k) or 0) for k in ("final", "pending"))
+        cpu = r.get("cpu_seconds") or {}
+        if not answered or not isinstance(cpu, dict):
+            continue
+        by: dict[str, float] = {}
+        for process, seconds in cpu.items():
+            if isinstance(seconds, int | float):
+                key = _component(str(process))
+                by[key] = by.get(key, 0.0) + float(seconds)
+        total = sum(by.values())
+        rows.append([str(r.get("profile", "?")), _fmt(r.get("achieved_rate")),
+                     *(_fmt(1000 * by.get(c, 0.0) / answered, 2) for c in columns),
+                     f"**{_fmt(1000 * total / answered, 2)}**"])  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "CPU-milliseconds per answered submission, by component (both regions' processes "
+        "together, user + system from /proc over the run):",
+        "",
+        *_table(["profile", "achieved/s", *columns, "total"], rows),
+        "",
+    ]
 
 
 def _scale(docs: list[Doc]) -> list[str]:
