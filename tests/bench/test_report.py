@@ -112,9 +112,11 @@ def test_every_kind_renders_from_fixture_files(tmp_path: Path) -> None:
             achieved_rate=149.0,
             final_share=1.0,
             latency_ms={"origin_answer": {"count": 10, "p50": 20.0, "p99": 40.0}},
-            cpu_seconds={"load-generator": 0.25},
+            cpu_seconds={"load-generator": 0.25, "eu-west-gateway-0": 1.0,
+                         "us-east-gateway-1": 0.5, "eu-west-kafka": 0.75, "us-east-mirror": 0.5},
+            answers={"final": 240, "pending": 10, "errors": 3},
         ),
-    )
+    )  # fmt: skip
     doc = "# Performance\n\nintro prose\n\n<!-- generated:replay:start -->\nold\n"
     doc += "<!-- generated:replay:end -->\n\nprose after replay\n"
     out = report.expected_doc(doc, results=tmp_path)
@@ -139,6 +141,9 @@ def test_every_kind_renders_from_fixture_files(tmp_path: Path) -> None:
     assert "closed loop, 32 conn." in out and "20.0 / 30.0 / 45.5" in out
     assert "| 250.0 | 249.9 | 1,900 | 8.0 / 15.0 / 22.0 | 1.00% |" in out
     assert "| steady | 150.0 | 149.0 | 100.00% | 20.0 / 40.0 | – |" in out
+    # CPU per answered submission (250 answered): gateways 1.5 s → 6 ms, both regions summed.
+    assert ("| steady | 149.0 | 6.00 | 0.00 | 3.00 | 2.00 | 0.00 | 0.00 | 0.00 | 1.00 | **12.00** |"
+            in out)
     # streams_worker: only a file that predates the envelope → not measured yet.
     start, end = report.markers("streams_worker")
     section = out[out.index(start) : out.index(end)]
