@@ -1,10 +1,18 @@
 """Scale benchmark (issue 7, measurement 5): sustained unique-key ingest while the dedup window
 grows, measured at several table sizes. Run by hand on a machine with room, not in CI.
 
-    .venv/bin/python -m bench.scale --checkpoints 0,1M,3M,10M --measure-seconds 20 --rate 300 \\
-        [--region eu-west] [--out PATH]
+    .venv/bin/python -m bench.scale --checkpoints 0,1M,3M,10M --probe 100k \\
+        --measure-seconds 20 --rate 400 [--region eu-west] [--safety 2] [--out PATH]
 
-Needs the running platform (`flk up`). In order:
+Needs the running platform (`flk up`). 10M keys need ~35 GB per region that stores them; the
+published run used a one-region platform of its own, so nothing is mirrored afterwards and
+the disk is reclaimed by deleting its home:
+
+    FLK_HOME=/work/scale-home FLK_PORT_BASE=24000 FLK_REGIONS=eu-west bin/flk up
+    FLK_HOME=/work/scale-home FLK_PORT_BASE=24000 FLK_REGIONS=eu-west \\
+        .venv/bin/python -m bench.scale --checkpoints 0,1M,3M,10M --rate 400 --safety 1.5
+
+In order:
 
 1. Disk check, before touching anything: `BYTES_PER_KEY` (measured, see below) × the largest
    checkpoint × the number of regions (the paused mirror replicates the fill into the other
@@ -24,14 +32,17 @@ Needs the running platform (`flk up`). In order:
    segment: records, wall seconds from the first append to the last commit, records decided
    per second, worker CPU-seconds and records per worker CPU-second, generator CPU apart
    (`load-generator`), the growth on disk of the region, and a curve of windows of about
-   `--window-seconds`. Then, after `--settle-seconds`, unique-key ingest through the region's
+   `--window-seconds`. Then the probe: `--probe` more keys through the WAL, measured the same
+   way — the same-size ingest figure at every checkpoint, which the flatness compares (the
+   fill segments have different sizes). Then, after `--settle-seconds`, unique-key ingest
+   through the region's
    gateways at `--rate` for `--measure-seconds` (bench/e2e.py's open-loop driver, tenant
    `default`): offered and achieved rate, final share, latency, CPU-seconds per process.
 
 Result: one document in the envelope of bench/harness.py, `bench/results/scale.json` (or
-`--out`): `results.checkpoints[]` with `keys`, `fill` and `measure`, `results.disk`,
-`results.flatness` (last checkpoint ÷ first, for the gateway ingest at the fixed rate and for
-the saturated fill rate; target ≥ 0.9), one raw HDR histogram per checkpoint
+`--out`): `results.checkpoints[]` with `keys`, `fill`, `probe` and `measure`,
+`results.disk`, `results.flatness` (last checkpoint ÷ first, for the gateway ingest at the
+fixed rate and for the saturated probe rate; target ≥ 0.9), one raw HDR histogram per checkpoint
 (`answer_at_<N>`). Top level: the fixed offered rate, the achieved rate at the last (largest)
 checkpoint, the lowest final share of all checkpoints, CPU-seconds summed over the measured
 intervals.
