@@ -72,12 +72,15 @@ class _RawSchema(faust.Schema):  # type: ignore[type-arg]
 class _LeanMonitor(Monitor):
     """Faust's Monitor without its per-record bookkeeping (events in/out, end offsets): the
     stage keeps its own metrics (streams/metrics.py), and those hooks cost several µs per
-    record on the hot path."""
+    record on the hot path. Only the inbound time per partition is kept: Faust's consumer
+    health check reads it, and without it logs "Stream has not started processing" errors
+    for busy partitions every few minutes."""
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         return None
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        self.stream_inbound_time[tp] = time.monotonic()
         return None
 
     def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any,

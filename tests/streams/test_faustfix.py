@@ -109,3 +109,17 @@ def test_a_forgotten_record_is_not_acknowledged() -> None:
     consumer._unacked_messages = {msg}
     faustfix.forget(consumer, msg)
     assert msg.acked and not consumer._unacked_messages
+
+
+def test_the_lean_monitor_keeps_the_inbound_time_faust_checks() -> None:
+    """Faust's consumer logs "Stream has not started processing" for any partition with
+    records behind it and no inbound time: the lean monitor must keep that one figure."""
+    import time
+
+    from streams.app import _LeanMonitor
+
+    monitor = _LeanMonitor()
+    before = time.monotonic()
+    monitor.on_stream_event_in(TP0, 7, object(), object())
+    assert monitor.stream_inbound_time[TP0] >= before
+    assert monitor.events_total == 0  # the per-record counters stay off
