@@ -126,18 +126,34 @@ class Pool:
     async def send(self, ep: Endpoint, request: bytes) -> tuple[int, bytes]:
         idle = self._idle.setdefault(ep, [])
         conn = idle.pop() if idle else Conn(ep[1], ep[0])
+        reused = conn.open
         try:
-            if self.timeout is None:
-                answer = await conn.send(request)
-            else:
-                async with asyncio.timeout(self.timeout):
-                    answer = await conn.send(request)
+            answer = await self._send(conn, request)
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            conn.close()
+            # A kept-alive connection the server closed while idle (uvicorn: 5 s) fails at
+            # once with no answer: the request never reached the application, so it is sent
+            # again on a new connection, as HTTP clients do. Any other failure is the result.
+            if not reused or (isinstance(exc, asyncio.IncompleteReadError) and exc.partial):
+                raise
+            conn = Conn(ep[1], ep[0])
+            try:
+                answer = await self._send(conn, request)
+            except BaseException:
+                conn.close()
+                raise
         except BaseException:
             conn.close()
             raise
         if conn.open:
             idle.append(conn)
         return answer
+
+    async def _send(self, conn: Conn, request: bytes) -> tuple[int, bytes]:
+        if self.timeout is None:
+            return await conn.send(request)
+        async with asyncio.timeout(self.timeout):
+            return await conn.send(request)
 
     def close(self) -> None:
         for conns in self._idle.values():
