@@ -34,8 +34,11 @@ def _latest(region: Region, key: bytes) -> tuple[int, bytes] | None:
                 if msg is None:
                     break
                 if not msg.error() and msg.key() == key:
-                    found = (p, msg.value()) if msg.value() is not None else None
-                if msg.offset() + 1 >= high:
+                    value = msg.value()
+                    found = (p, value) if value is not None else None
+                offset = msg.offset()
+                assert offset is not None  # a fetched record always has one
+                if offset + 1 >= high:
                     break
         return found
     finally:

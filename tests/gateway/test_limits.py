@@ -85,9 +85,12 @@ def test_turn_pipeline_answers_each_command(platform: Layout) -> None:
         try:
             replies = await asyncio.gather(*(batch.execute("INCR", key) for _ in range(50)))
             assert sorted(replies) == list(range(1, 51))
-            ok, bad, value = await asyncio.gather(
+            # Unpacked in a second step: mypy cannot type a tuple target unpacked straight
+            # from `await gather(..., return_exceptions=True)` ("Cannot determine type").
+            results = await asyncio.gather(
                 batch.execute("SET", key, "v", "EX", 10), batch.execute("GET"),
                 batch.execute("GET", key), return_exceptions=True)
+            ok, bad, value = results
             assert ok is True and value == b"v"
             assert isinstance(bad, REDIS_ERRORS)  # wrong number of arguments
             assert await batch.execute("GET", key + ":absent") is None  # a lone command

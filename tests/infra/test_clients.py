@@ -41,8 +41,10 @@ def test_confluent_kafka_round_trip(scratch_topic: tuple[Region, str]) -> None:
     for _ in range(60):
         msg = consumer.poll(0.5)
         if msg is not None and not msg.error():
-            got[msg.key()] = msg.value()
-            assert dict(msg.headers())["h"] == msg.key()
+            key, value, headers = msg.key(), msg.value(), msg.headers()
+            assert key is not None and value is not None and headers is not None
+            got[key] = value
+            assert dict(headers)["h"] == key
         if len(got) == len(sent):
             break
     consumer.close()

@@ -113,7 +113,9 @@ def _record_body(rng: random.Random, i: int) -> bytes:
     if style == 1:
         return json.dumps(pcs).encode("utf-8")  # ASCII with \u escapes, spaces after colons
     if style == 2:
-        return json.dumps(pcs, indent=rng.choice([1, "\t"]), ensure_ascii=False).encode()
+        indents: list[int | str] = [1, "\t"]
+        indent = rng.choice(indents)
+        return json.dumps(pcs, indent=indent, ensure_ascii=False).encode()
     return json.dumps(pcs, separators=(",", " : ")).encode("utf-8")
 
 
@@ -146,7 +148,7 @@ def mutate(rng: random.Random, body: bytes) -> bytes:
             data[min(pos, len(data) - 1)] = rng.choice(b'{}[]",:0123456789.eE-+\\u tnfalsNI ')
         elif op == 3:
             # Duplicate a `"key":` token somewhere after an existing comma or brace.
-            keys = [m for m in range(len(data)) if data[m : m + 2] in (b"{\"", b",\"")]
+            keys = [m for m in range(len(data)) if bytes(data[m : m + 2]) in (b"{\"", b",\"")]
             if keys:
                 at = rng.choice(keys) + 1
                 end = data.find(b",", at)
