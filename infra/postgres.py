@@ -100,6 +100,10 @@ def service(region: Region) -> Service:
         "-c", "logging_collector=off", "-c", "log_min_messages=warning",
         # Outcome rows are re-derivable from Kafka; group commit keeps the sink fast.
         "-c", "synchronous_commit=off",
+        # The sink inserts keys in random order into B-trees that outgrow shared_buffers;
+        # checkpoints every 1 GiB of WAL (the default) made every one of those pages a
+        # full-page image again and again as the table grew.
+        "-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=15min",
     ]  # fmt: skip
     return Service(
         name="postgres",

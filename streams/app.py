@@ -187,6 +187,10 @@ class DedupWorker:
                 "max_write_buffer_number": s.rocksdb_write_buffers,
                 "max_open_files": s.rocksdb_max_open_files,
                 "target_file_size_base": 16 * 1024 * 1024,
+                # Nearly every lookup of unique-key ingest is a miss: 10 bits a key (~1 % false
+                # positives per file) instead of Faust's 3 (~25 %) keeps a miss from reading a
+                # data block of every level as the table grows (~12 MiB per 10M keys).
+                "bloom_filter_size": 10,
             },
         )  # fmt: skip
         self.view = _RocksView(self.table)
