@@ -169,13 +169,27 @@ def versions() -> dict[str, str]:
     return out
 
 
-def git_commit() -> str:
+def _head() -> str:
     try:
-        return subprocess.run(
+        head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, check=True
         ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    return f"{head}-dirty" if dirty else head
+
+
+# Taken when a benchmark starts (its first import of this module), not when it writes its
+# result: a long run must name the code it ran, not what was committed meanwhile.
+_STARTED = (_head(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+
+
+def git_commit() -> str:
+    return _STARTED[0]
 
 
 def envelope(
@@ -200,7 +214,7 @@ def envelope(
         "git_commit": git_commit(),
         "machine": machine(),
         "versions": versions(),
-        "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started_at": _STARTED[1],
         "params": params,
         "offered_rate": offered_rate,
         "achieved_rate": achieved_rate,
