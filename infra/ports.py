@@ -38,12 +38,16 @@ def holder(port: int) -> str:
         if not pid_dir.name.isdigit():
             continue
         try:
-            for fd in (pid_dir / "fd").iterdir():
-                target = os.readlink(fd)
-                if target.startswith("socket:[") and target[8:-1] in inodes:
-                    return f"pid {pid_dir.name} ({_cmdline(pid_dir)})"
-        except OSError:
+            fds = list((pid_dir / "fd").iterdir())
+        except OSError:  # gone, or another user's
             continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:  # closed meanwhile: the others of this process still count
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return f"pid {pid_dir.name} ({_cmdline(pid_dir)})"
     return "a process this user cannot inspect"
 
 

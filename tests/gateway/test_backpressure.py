@@ -3,6 +3,7 @@ high watermarks; partitions without a commit do not count."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 
@@ -59,8 +60,10 @@ def test_backpressure_is_503_before_the_wal(platform: Layout) -> None:
                   "group.id": dedup_group(fake_region), "enable.auto.commit": False})
     c.commit(offsets=[TopicPartition("flk.wal", busy, ends[busy] - 3)], asynchronous=False)
     c.close()
+    # The platform's own layout settings (home, port block, regions), then this test's.
+    own = {k: v for k, v in os.environ.items() if k.startswith("FLK_")}
     settings = load_settings(region.name, 7, Config(None, environ={
-        "FLK_HOME": str(platform.home), "FLK_GATEWAY_BACKPRESSURE_LAG": "2",
+        **own, "FLK_HOME": str(platform.home), "FLK_GATEWAY_BACKPRESSURE_LAG": "2",
         "FLK_GATEWAY_BACKPRESSURE_POLL_S": "0.2", "FLK_GATEWAY_RETRY_AFTER_S": "3"}))
     app = create_app(settings)
     with TestClient(app) as client:
