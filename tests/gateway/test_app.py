@@ -4,6 +4,7 @@ Basic Auth when configured, health and readiness answers."""
 from __future__ import annotations
 
 import base64
+import os
 
 import pytest
 
@@ -19,8 +20,9 @@ pytestmark = [pytest.mark.platform,
 def test_metrics_basic_auth(platform: Layout) -> None:
     from starlette.testclient import TestClient
 
+    own = {k: v for k, v in os.environ.items() if k.startswith("FLK_")}  # this platform's layout
     settings = load_settings(platform.regions[1].name, 7, Config(None, environ={
-        "FLK_HOME": str(platform.home), "FLK_GATEWAY_METRICS_USER": "prom",
+        **own, "FLK_HOME": str(platform.home), "FLK_GATEWAY_METRICS_USER": "prom",
         "FLK_GATEWAY_METRICS_PASSWORD": "s3cret-pw"}))
     with TestClient(create_app(settings)) as client:
         r = client.get("/metrics")
