@@ -21,8 +21,8 @@ from gateway.devkeys import load_signing_keys
 from infra import apps, mirror
 from infra.layout import Layout
 
-ACKED = (200, 202, 400, 401)
-IN_FLIGHT = 64  # the request is in the WAL (SPEC §4: verdicts come after the ack)
+ACKED = (200, 202, 400, 401)  # the request is in the WAL (SPEC §4: verdicts come after the ack)
+IN_FLIGHT = 64  # requests waiting for an answer at most (the demo paces itself down)
 
 
 @dataclass
