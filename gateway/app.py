@@ -27,7 +27,7 @@ from gateway.backpressure import LagMonitor
 from gateway.hlc import HybridClock
 from gateway.limits import Limiter
 from gateway.metrics import GatewayMetrics
-from gateway.redisio import REDIS_ERRORS, TurnPipeline, connect_redis
+from gateway.redisio import REDIS_TIMEOUT_S, TurnPipeline, connect_redis
 from gateway.replies import ReplyReader
 from gateway.settings import Settings
 from gateway.store import OutcomeStore, RequestMarkers
@@ -38,7 +38,6 @@ from infra.layout import load_layout
 log = logging.getLogger("flk.gateway")
 
 OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
-REDIS_TIMEOUT_S = 1.0  # one Redis call (limiter decision, request marker), pool wait included
 
 
 class Gateway:
@@ -156,25 +155,23 @@ class Gateway:
         return facts
 
     def remember(self, tenant: str, request_id: str, status: int,
-                 answer: dict[str, Any]) -> asyncio.Task[None]:
-        """Write the request marker in the background; returns the writing task. A request
-        gets one marker: its final answer, or `pending` when it was answered 202 pending (a
-        reply arriving after that is not this process's to record: the outcome store has it)."""
+                 answer: dict[str, Any]) -> asyncio.Future[Any]:
+        """Queue the request marker; returns its write's future (a failure is logged, never
+        raised to the request). A request gets one marker: its final answer, or `pending` when
+        it was answered 202 pending (a reply arriving after that is not this process's to
+        record: the outcome store has it)."""
+        if answer.get("status") == "pending":
+            future = self.markers.pending(tenant, request_id, answer.get("pcs_id"))
+        else:
+            future = self.markers.answered(tenant, request_id, status, answer)
 
-        async def write() -> None:
-            try:
-                async with asyncio.timeout(REDIS_TIMEOUT_S):
-                    if answer.get("status") == "pending":
-                        await self.markers.pending(tenant, request_id, answer.get("pcs_id"))
-                    else:
-                        await self.markers.answered(tenant, request_id, status, answer)
-            except REDIS_ERRORS as exc:
+        def written(done: asyncio.Future[Any]) -> None:
+            exc = None if done.cancelled() else done.exception()
+            if exc is not None:
                 log.warning("request marker not written request_id=%s: %s", request_id, exc)
 
-        task = asyncio.get_running_loop().create_task(write())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        future.add_done_callback(written)
+        return future
 
     def answered(self, tenant: str, request_id: str, status: int,
                  answer: dict[str, Any]) -> Response:
@@ -215,7 +212,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/v1/pcs/submit", routes.submit, methods=["POST"]),
+            Route("/v1/pcs/submit", routes.SubmitEndpoint(gateway), methods=["POST"]),
             Route("/v1/pcs/{pcs_id}", routes.get_pcs, methods=["GET"]),
             Route("/v1/requests/{request_id}", routes.get_request, methods=["GET"]),
             Route("/healthz", routes.healthz, methods=["GET"]),

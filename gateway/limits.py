@@ -4,6 +4,17 @@ One Lua script in the region's Redis does read-refill-take atomically, on Redis'
 (`TIME`), so processes with skewed clocks still share one bucket (SPEC §4: limits shared by all
 gateway processes of a region). The daily quota counts per UTC day of that clock.
 
+Leases. A round trip to Redis per submit was the gateway's largest cost after HTTP itself, so a
+process takes tokens in small leases: the script grants up to `lease_size(tenant)` tokens at
+once (at most 20 ms of the tenant's rate, at most 100) and the process spends them locally for
+up to `LEASE_TTL_S`; what is left when a lease expires is given back to the bucket and the
+quota by the next call for that tenant. The shared limit still holds: every admitted request
+was paid for by a token taken from the one bucket in Redis, and a quota is never exceeded. To
+keep leases from starving the other processes near a limit, a grant is also at most an eighth
+of the tokens (and of the quota) left, so close to the limit every decision is again one
+script call per request, exact as without leases. A tenant with a low rate (under 100/s)
+always gets leases of one token. Concurrent requests of one tenant share one call in flight.
+
 The script is registered once (`Redis.register_script`) and run by its digest (EVALSHA) in the
 process's per-turn pipeline (gateway/redisio.py); a Redis that does not know it (restarted)
 gets it loaded again by redis-py.
@@ -13,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass
 from typing import Final
 
@@ -21,20 +33,24 @@ from redis.exceptions import NoScriptError
 from gateway.redisio import TurnPipeline
 from gateway.tenants import Tenant
 
-# KEYS[1] bucket hash, KEYS[2] quota counter prefix. ARGV: rate/s, burst, daily quota (0 = none).
-# Returns {allowed (0|1), retry_after_ms, why (0 ok, 1 rate, 2 quota), quota used}.
+LEASE_WINDOW_S: Final = 0.02  # a lease is at most this much of the tenant's rate...
+LEASE_MAX: Final = 100  # ...and at most this many tokens
+LEASE_TTL_S: Final = 0.05  # spent within this, or given back
+
+# KEYS[1] bucket hash, KEYS[2] quota counter prefix. ARGV: rate/s, burst, daily quota (0 =
+# none), tokens wanted (≥ 1), tokens given back (≥ 0, from an expired lease; counted today).
+# Returns {granted (0 = refused), retry_after_ms, why (0 ok, 1 rate, 2 quota), quota used}.
 _SCRIPT: Final = """
 local rate = tonumber(ARGV[1])
 local burst = tonumber(ARGV[2])
 local quota = tonumber(ARGV[3])
+local want = tonumber(ARGV[4])
+local back = tonumber(ARGV[5])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local day = math.floor(tonumber(t[1]) / 86400)
 local qkey = KEYS[2] .. ':' .. day
 local used = tonumber(redis.call('GET', qkey) or '0')
-if quota > 0 and used >= quota then
-  return {0, (day + 1) * 86400000 - now, 2, used}
-end
 local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
 local tokens = tonumber(b[1])
 local ts = tonumber(b[2])
@@ -46,16 +62,48 @@ if now > ts then
   tokens = math.min(burst, tokens + (now - ts) * rate / 1000)
   ts = now
 end
+if back > 0 then
+  tokens = math.min(burst, tokens + back)
+  if used > 0 then
+    used = math.max(0, used - back)
+    redis.call('SET', qkey, used, 'KEEPTTL')
+  end
+end
+if quota > 0 and used >= quota then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
+  return {0, (day + 1) * 86400000 - now, 2, used}
+end
 if tokens < 1 then
+  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
   return {0, math.ceil((1 - tokens) * 1000 / rate), 1, used}
 end
-tokens = tokens - 1
+local grant = math.min(want, math.max(1, math.floor(tokens / 8)))
+if quota > 0 then
+  grant = math.min(grant, math.max(1, math.floor((quota - used) / 8)))
+end
+tokens = tokens - grant
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 60000)
-used = redis.call('INCR', qkey)
-if used == 1 then redis.call('EXPIRE', qkey, 2 * 86400) end
-return {1, 0, 0, used}
+used = redis.call('INCRBY', qkey, grant)
+if used == grant then redis.call('EXPIRE', qkey, 2 * 86400) end
+return {grant, 0, 0, used}
 """
+
+
+def lease_size(tenant: Tenant) -> int:
+    """Tokens one script call asks for: 20 ms of the tenant's rate, 1 to 100."""
+    return max(1, min(LEASE_MAX, int(tenant.rate_per_s * LEASE_WINDOW_S)))
+
+
+class _Lease:
+    """Tokens this process holds for one tenant, under the limits they were granted with."""
+
+    __slots__ = ("expires", "left", "terms")
+
+    def __init__(self, terms: tuple[float, int, int]) -> None:
+        self.terms = terms
+        self.left = 0
+        self.expires = 0.0
 
 
 @dataclass(frozen=True)
@@ -65,32 +113,77 @@ class Verdict:
     reason: str | None  # None | "rate_limited" | "quota_exceeded"
 
 
+_ALLOWED: Final = Verdict(True, 0, None)
+
+
 class Limiter:
     def __init__(self, redis: TurnPipeline, region: str, prefix: str = "flk:limits",
-                 timeout_s: float = 1.0) -> None:  # fmt: skip
+                 timeout_s: float = 1.0, lease_ttl_s: float = LEASE_TTL_S) -> None:  # fmt: skip
         self._batch = redis
+        self._lease_ttl_s = lease_ttl_s
         self._redis = redis.redis
         self._prefix = f"{prefix}:{region}"
         self._timeout_s = timeout_s
         self._script = self._redis.register_script(_SCRIPT)
+        self._leases: dict[str, _Lease] = {}
+        self._asking: dict[str, asyncio.Future[Verdict]] = {}
 
     async def take(self, tenant: Tenant) -> Verdict:
         """The decision for one submit; raises one of REDIS_ERRORS when Redis does not give it
         within the timeout (pool wait, connect, write and read together)."""
+        while True:
+            lease = self._leases.get(tenant.id)
+            if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
+                lease.left -= 1
+                return _ALLOWED
+            asking = self._asking.get(tenant.id)
+            if asking is None:
+                break
+            # Another request of this tenant is asking Redis: its answer serves this one too
+            # (a refusal), or its grant does (the loop takes from the new lease).
+            verdict = await asyncio.shield(asking)
+            if not verdict.allowed:
+                return verdict
+        future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        self._asking[tenant.id] = future
+        try:
+            verdict = await self._ask(tenant)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: a waiter may not exist
+            raise
+        else:
+            future.set_result(verdict)
+            return verdict
+        finally:
+            del self._asking[tenant.id]
+
+    async def _ask(self, tenant: Tenant) -> Verdict:
+        terms = (tenant.rate_per_s, tenant.burst, tenant.daily_quota)
+        lease = self._leases.get(tenant.id)
+        back = lease.left if lease is not None and lease.terms == terms else 0
         keys = [f"{self._prefix}:bucket:{tenant.id}", f"{self._prefix}:quota:{tenant.id}"]
-        args: list[str | int] = [repr(tenant.rate_per_s), tenant.burst, tenant.daily_quota]
+        args: list[str | int] = [repr(tenant.rate_per_s), tenant.burst, tenant.daily_quota,
+                                 lease_size(tenant), back]  # fmt: skip
         async with asyncio.timeout(self._timeout_s):
             try:
                 reply = await self._batch.execute("EVALSHA", self._script.sha, 2, *keys, *args)
             except NoScriptError:
                 reply = await self._script(keys=keys, args=args)  # SCRIPT LOAD, then EVALSHA
-        allowed, retry_ms, why, _used = reply
-        if int(allowed) == 1:
-            return Verdict(True, 0, None)
-        retry = max(1, math.ceil(int(retry_ms) / 1000))
-        return Verdict(False, retry, "quota_exceeded" if int(why) == 2 else "rate_limited")
+        # Given back (or not given back, when the terms changed: the bucket has new limits).
+        self._leases.pop(tenant.id, None)
+        granted, retry_ms, why, _used = (int(v) for v in reply)
+        if granted >= 1:
+            if granted > 1:
+                fresh = self._leases[tenant.id] = _Lease(terms)
+                fresh.left = granted - 1
+                fresh.expires = time.monotonic() + self._lease_ttl_s
+            return _ALLOWED
+        retry = max(1, math.ceil(retry_ms / 1000))
+        return Verdict(False, retry, "quota_exceeded" if why == 2 else "rate_limited")
 
     async def reset(self, tenant_id: str) -> None:
         """Forget a tenant's bucket and today's count (tests, operators)."""
+        self._leases.pop(tenant_id, None)
         quota = [key async for key in self._redis.scan_iter(f"{self._prefix}:quota:{tenant_id}:*")]
         await self._redis.delete(f"{self._prefix}:bucket:{tenant_id}", *quota)

@@ -10,6 +10,10 @@ ONE redis-py pipeline (`transaction=False`: no MULTI, each command answered on i
 under load they share one connection, one write and one read pass instead of paying
 redis-py's per-command cost each (about 120 µs of CPU per lone command here, about 30 µs per
 command in a pipeline of eight). A lone command is sent as an ordinary command.
+
+A command nobody waits for before answering (`urgent=False`: the marker of an answer already
+given) may wait up to `LAZY_S` for company, so that under load the markers of several turns go
+out together; an urgent command sends whatever is queued at the end of its turn.
 """
 
 from __future__ import annotations
@@ -30,6 +34,9 @@ REDIS_ERRORS: Final = (RedisError, OSError)
 # few are busy even at saturation; beyond the pool a batch waits (at most the timeout) for a
 # free connection instead of opening more or failing open.
 POOL_SIZE: Final = 16
+LAZY_S: Final = 0.002
+# One Redis call (limiter decision, request marker), pool wait included.
+REDIS_TIMEOUT_S: Final = 1.0
 
 
 def connect_redis(url: str, timeout_s: float = 1.0, pool_size: int = POOL_SIZE) -> Redis:
@@ -48,18 +55,26 @@ class TurnPipeline:
         self.redis = redis
         self._queue: list[tuple[tuple[Any, ...], asyncio.Future[Any]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self._flush_at: asyncio.Handle | None = None
+        self._soon = False
 
-    def execute(self, *args: Any) -> asyncio.Future[Any]:
+    def execute(self, *args: Any, urgent: bool = True) -> asyncio.Future[Any]:
         """Queue one command (`"SET", key, value, "EX", ttl`); the future is its reply, or the
         redis-py error (an error reply, or the batch's connection or timeout error)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
-        if not self._queue:
-            loop.call_soon(self._flush)
+        if urgent and not self._soon:
+            if self._flush_at is not None:
+                self._flush_at.cancel()
+            self._flush_at = loop.call_soon(self._flush)
+            self._soon = True
+        elif self._flush_at is None:
+            self._flush_at = loop.call_later(LAZY_S, self._flush)
         self._queue.append((args, future))
         return future
 
     def _flush(self) -> None:
+        self._flush_at, self._soon = None, False
         batch, self._queue = self._queue, []
         task = asyncio.get_running_loop().create_task(self._send(batch))
         self._tasks.add(task)
@@ -95,6 +110,9 @@ class TurnPipeline:
                 future.set_result(reply)
 
     async def close(self) -> None:
+        if self._flush_at is not None:
+            self._flush_at.cancel()
+            self._flush()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -13,6 +13,7 @@ import json
 import logging
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 
@@ -30,16 +31,20 @@ class RequestMarkers:
     def _key(self, tenant: str, request_id: str) -> str:
         return f"{self._prefix}:{tenant}:{request_id}"
 
-    async def pending(self, tenant: str, request_id: str, pcs_id: str | None) -> None:
+    def pending(self, tenant: str, request_id: str, pcs_id: str | None) -> asyncio.Future[Any]:
+        """Queue the marker of a 202 pending answer (sent at the end of this loop turn: the
+        answer waits for it, so that its Location resolves)."""
         doc = {"state": "pending", "pcs_id": pcs_id}
-        await self._redis.execute("SET", self._key(tenant, request_id), json.dumps(doc), "EX",
-                                  self._ttl)
+        return self._redis.execute("SET", self._key(tenant, request_id), orjson.dumps(doc),
+                                   "EX", self._ttl)
 
-    async def answered(self, tenant: str, request_id: str, http_status: int,
-                       answer: dict[str, Any]) -> None:  # fmt: skip
+    def answered(self, tenant: str, request_id: str, http_status: int,
+                 answer: dict[str, Any]) -> asyncio.Future[Any]:  # fmt: skip
+        """Queue the marker of a final answer (nobody waits for it: it may go out with the
+        markers of the next few milliseconds)."""
         doc = {"state": "answered", "http_status": http_status, "answer": answer}
-        await self._redis.execute("SET", self._key(tenant, request_id), json.dumps(doc), "EX",
-                                  self._ttl)
+        return self._redis.execute("SET", self._key(tenant, request_id), orjson.dumps(doc),
+                                   "EX", self._ttl, urgent=False)
 
     async def get(self, tenant: str, request_id: str) -> dict[str, Any] | None:
         raw = await self._redis.execute("GET", self._key(tenant, request_id))

@@ -8,10 +8,11 @@ import secrets
 import time
 
 import pytest
+from redis.asyncio import Redis
 
 from flk.config import Secret
-from gateway.limits import Limiter, Verdict
-from gateway.redisio import REDIS_ERRORS, TurnPipeline, connect_redis
+from gateway.limits import Limiter, Verdict, lease_size
+from gateway.redisio import LAZY_S, REDIS_ERRORS, TurnPipeline, connect_redis
 from gateway.tenants import Tenant
 from infra.layout import Layout
 
@@ -74,6 +75,91 @@ def test_script_unknown_to_redis_is_loaded_again(platform: Layout) -> None:
     assert [v.allowed for v in asyncio.run(run())] == [True] * 4
 
 
+async def _quota_used(client: Redis, tenant: Tenant) -> int:
+    seconds, _micros = await client.time()
+    used = await client.get(f"flk:limits:test:quota:{tenant.id}:{seconds // 86400}")
+    assert used is not None
+    return int(used)
+
+
+def test_lease_is_spent_locally_and_its_rest_given_back(platform: Layout) -> None:
+    """A tenant at 1,000/s gets leases of 20 tokens (20 ms of its rate): one script call for
+    20 decisions, counted in the quota when granted; what a lease has left when it expires is
+    given back by the next call (the quota count drops by it). (A long lease life here, so
+    that a slow machine does not expire a lease mid-test; expiry is then forced.)"""
+    tenant = _tenant(rate=1000, burst=1000, quota=1_000_000)
+    assert lease_size(tenant) == 20
+
+    async def run() -> None:
+        client = connect_redis(platform.regions[0].redis_url)
+        limiter = Limiter(TurnPipeline(client), "test", lease_ttl_s=60)
+        try:
+            assert (await limiter.take(tenant)).allowed
+            assert await _quota_used(client, tenant) == 20  # the whole lease is counted
+            for _ in range(19):  # spent here, no call to Redis
+                assert (await limiter.take(tenant)).allowed
+            assert await _quota_used(client, tenant) == 20
+            assert (await limiter.take(tenant)).allowed  # the 21st: a new lease
+            assert await _quota_used(client, tenant) == 40
+            limiter._leases[tenant.id].expires = 0.0  # 19 unused tokens expire...
+            assert (await limiter.take(tenant)).allowed  # ...and go back with the next call
+            assert await _quota_used(client, tenant) == 40 - 19 + 20
+            await limiter.reset(tenant.id)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_concurrent_requests_of_a_tenant_share_one_call(platform: Layout) -> None:
+    """30 requests at once: two grants of 20 (the second asked when the first ran out), not a
+    lease per request."""
+    tenant = _tenant(rate=1000, burst=1000, quota=1_000_000)
+
+    async def run() -> None:
+        client = connect_redis(platform.regions[0].redis_url)
+        limiter = Limiter(TurnPipeline(client), "test")
+        try:
+            verdicts = await asyncio.gather(*(limiter.take(tenant) for _ in range(30)))
+            assert all(v.allowed for v in verdicts)
+            assert await _quota_used(client, tenant) == 40
+            await limiter.reset(tenant.id)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_leases_never_admit_more_than_the_bucket(platform: Layout) -> None:
+    """Two processes' limiters, each with 40 requests in flight at a time, for a tenant whose
+    bucket holds 300 and refills 1,000/s: what both admit together stays within the bucket
+    plus its refill, and near empty the grants shrink to single tokens, so the two together
+    still admit at least the bucket."""
+    tenant = _tenant(rate=1000, burst=300, quota=0)
+
+    async def run() -> tuple[int, float]:
+        a = connect_redis(platform.regions[0].redis_url)
+        b = connect_redis(platform.regions[0].redis_url)
+        la, lb = Limiter(TurnPipeline(a), "test"), Limiter(TurnPipeline(b), "test")
+        try:
+            t0 = time.monotonic()
+            allowed = 0
+            for _ in range(15):
+                verdicts = await asyncio.gather(*(lim.take(tenant) for lim in (la, lb)
+                                                  for _ in range(40)))
+                allowed += sum(v.allowed for v in verdicts)
+            elapsed = time.monotonic() - t0
+            await la.reset(tenant.id)
+            return allowed, elapsed
+        finally:
+            await a.aclose()
+            await b.aclose()
+
+    allowed, elapsed = asyncio.run(run())
+    assert 300 <= allowed <= 300 + 1000 * elapsed + 1, (allowed, elapsed)
+    assert allowed < 15 * 80  # some were refused: the test did reach the limit
+
+
 def test_turn_pipeline_answers_each_command(platform: Layout) -> None:
     """Commands of one loop turn share a pipeline; each gets its own reply, an error reply
     fails only its own command."""
@@ -94,6 +180,14 @@ def test_turn_pipeline_answers_each_command(platform: Layout) -> None:
             assert ok is True and value == b"v"
             assert isinstance(bad, REDIS_ERRORS)  # wrong number of arguments
             assert await batch.execute("GET", key + ":absent") is None  # a lone command
+            # A lazy command waits for company (at most LAZY_S), an urgent one takes it along.
+            lazy = batch.execute("SET", key + ":lazy", "1", "EX", 10, urgent=False)
+            await asyncio.sleep(0)
+            assert not lazy.done()
+            assert await batch.execute("GET", key + ":lazy") == b"1"  # sent after the SET
+            assert lazy.done() and lazy.result() is True
+            alone = batch.execute("DEL", key + ":lazy", urgent=False)
+            assert await asyncio.wait_for(alone, LAZY_S + 0.5) == 1
             assert await batch.execute("DEL", key) == 1
         finally:
             await batch.close()
