@@ -272,9 +272,10 @@ async def _append_and_answer(gw: Gateway, respond_async: bool, rid: str, tenant:
         else:
             gw.metrics.reply_wait.labels(gw.region, "reply").observe(
                 time.perf_counter() - t_wait)
-            # Answered in time: one marker (the answer), no pending marker before it; until
-            # it is written a read of the request finds the outcome store or nothing.
-            return gw.answered(tenant.id, rid, *answer_from_reply(reply, rid, gw.region, out))
+            # Answered in time: no marker. A worker replies only once the outcome store has
+            # the request (streams/app.py), so a read of it finds the store's row.
+            status, answer = answer_from_reply(reply, rid, gw.region, out)
+            return json_response(status, answer, rid)
     # A pending answer waits for its marker, so the Location it gives always resolves.
     out.reason = "pending"
     gw.metrics.pending.labels(gw.region, tenant.id).inc()

@@ -8,11 +8,16 @@ its changelog topic, recovery from the changelog, and standby replicas on other 
 The per-batch path is ours (streams/dedup.py), for speed and for an explicit durability order:
 
     take a batch (no ack) → verify + decide against the table (read-only)
-      → send changelog entries, outcomes, replies, rejections, audit events → flush
-      → outcome store (PostgreSQL) → write the entries to RocksDB, record the changelog offsets
+      → send changelog entries, outcomes, rejections, audit events → flush
+      → outcome store (PostgreSQL) → send the replies to the waiting gateways
+      → write the entries to RocksDB, record the changelog offsets
       → acknowledge the batch's source records
 
-so a crash anywhere re-processes the whole batch: the entries are not yet in RocksDB, the
+Replies go out only after the store write (at the cost of that write's few milliseconds of
+latency) so that a request a gateway answered from its reply is always readable from the store:
+the gateway keeps no marker of such answers (one Redis write per request less).
+
+A crash anywhere re-processes the whole batch: the entries are not yet in RocksDB, the
 outputs are sent again with the same bytes. Table entries go to the changelog through the
 stage's producer with the source record's partition, exactly where Faust's own `table[k] = v`
 would put them, and Faust's recovery and standbys read them back unchanged. An unexpected
@@ -403,6 +408,7 @@ class DedupWorker:
                 await asyncio.sleep(delay)
                 delay = min(5.0, delay * 2)
         await loop.run_in_executor(None, self.sink.write, res)
+        self.outputs.send_replies(res.replies)
         self._commit(res.writes, [], offsets)
         self.sweeper.advance(res.event_time)
         self._inflight = set()

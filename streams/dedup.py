@@ -66,6 +66,9 @@ class _Entry(NamedTuple):
 @dataclass
 class BatchResult:
     outputs: list[Out] = field(default_factory=list)
+    # Answers to the waiting gateways: sent only once the outcome store has the batch, so a
+    # request answered from a reply can always be read back (GET /v1/requests/{id}).
+    replies: list[Out] = field(default_factory=list)
     # (partition, key) → new entry value; insertion order is processing order.
     writes: dict[tuple[int, bytes], bytes] = field(default_factory=dict)
     outcome_rows: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
@@ -113,7 +116,7 @@ class DedupStage:
             return
         reply = records.rejection_reply(r)
         if r.msg.topic == WAL and w.reply_to is not None:
-            res.outputs.append(Out(w.reply_to.topic, w.reply_to.partition, key,
+            res.replies.append(Out(w.reply_to.topic, w.reply_to.partition, key,
                                    records.REPLY.encode(reply)))  # fmt: skip
         res.request_rows[(w.tenant, w.request_id)] = (
             w.tenant, w.request_id, r.pcs_id, "rejected", r.http_status, records.answer_of(reply)
@@ -196,7 +199,7 @@ class DedupStage:
         w = v.wal
         reply = records.reply_of(w.request_id, winner, dedup_hit, conflict)
         if v.msg.topic == WAL and w.reply_to is not None:
-            res.outputs.append(Out(w.reply_to.topic, w.reply_to.partition, w.request_id.encode(),
+            res.replies.append(Out(w.reply_to.topic, w.reply_to.partition, w.request_id.encode(),
                                    records.REPLY.encode(reply)))  # fmt: skip
         res.request_rows[(w.tenant, w.request_id)] = (
             w.tenant, w.request_id, v.record.pcs_id, "outcome", winner["http_status"],

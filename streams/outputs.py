@@ -72,6 +72,21 @@ class Outputs:
                     self._errors.append(str(exc))
                     break
 
+    def send_replies(self, outs: Iterable[Out]) -> None:
+        """Send answers nobody's durability depends on: not part of the next flush's result
+        (a lost reply leaves its request 202 pending, readable from the outcome store)."""
+        produce = self._producer.produce
+        for o in outs:
+            try:
+                produce(o.topic, o.value, o.key, partition=-1 if o.partition is None
+                        else o.partition, on_delivery=self._reply_delivered)
+            except (BufferError, KafkaException) as exc:
+                log.warning("reply not sent: %s", exc)
+
+    def _reply_delivered(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None:
+            log.warning("reply not delivered to %s[%s]: %s", msg.topic(), msg.partition(), err)
+
     def flush(self, timeout_s: float) -> dict[tuple[str, int], int]:
         """Wait for every record sent since the last flush; the highest delivered offset per
         (topic, partition). Raises DeliveryError if any record failed or is still pending."""

@@ -126,6 +126,40 @@ def test_outcome_reads_are_per_tenant(workers: Layout) -> None:
                      headers=other).status_code == 404
 
 
+def test_an_answer_from_a_reply_is_readable_at_once(workers: Layout) -> None:
+    """A worker replies only after the outcome store has the request, and the gateway keeps no
+    marker of such an answer. The test holds a lock on the store's `requests` table for a
+    second while it submits: the answer must wait for the lock (a reply sent before the store
+    write would answer 200 at once, and the read-back would then be 404)."""
+    import threading
+
+    import psycopg
+    import redis
+
+    region = workers.regions[0]
+    auth = {"Authorization": f"Bearer {read_token(workers.home, 'default')}"}
+    pcs = sign_pcs(new_pcs(), signer_for(workers.home, "default"))
+    rid = f"e2e-readback-{uuid.uuid4()}"
+    with psycopg.connect(region.postgres_dsn) as conn:
+        conn.execute("LOCK TABLE requests IN EXCLUSIVE MODE")  # reads go on, writes wait
+        release = threading.Timer(1.0, conn.commit)
+        release.start()
+        t0 = time.monotonic()
+        r = _submit(region, 0, encode_body(pcs), "default", rid)
+        waited = time.monotonic() - t0
+        release.join()
+    assert r.status_code == 200, r.text
+    assert waited >= 0.9, f"answered after {waited:.3f} s, before the store had the request"
+    got = httpx.get(region.gateway_url(1) + f"/v1/requests/{rid}", headers=auth)
+    assert got.status_code == 200, got.text
+    assert got.json()["status"] == r.json()["status"] and got.json()["pcs_id"] == pcs["pcs_id"]
+    client = redis.Redis.from_url(region.redis_url)
+    try:
+        assert client.exists(f"flk:req:default:{rid}") == 0  # the store answered, no marker
+    finally:
+        client.close()
+
+
 def test_python_sdk_against_the_gateway(workers: Layout) -> None:
     eps = [r.gateway_url(0) for r in workers.regions]
     with Client(eps, tenant="default", read_token=read_token(workers.home, "default")) as client:
