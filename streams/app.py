@@ -112,6 +112,10 @@ class _RocksView:
         value: bytes | None = self.db(partition).get(key)
         return value
 
+    def get_many(self, partition: int, keys: list[bytes]) -> list[bytes | None]:
+        values: list[bytes | None] = self.db(partition).get(keys)  # RocksDB MultiGet
+        return values
+
     def scan(self, partition: int) -> Any:
         db = self.db(partition)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import struct
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, NamedTuple, Protocol
@@ -55,6 +55,10 @@ class Out(NamedTuple):
 
 
 class TableView(Protocol):
+    """The stage's read of the table. A view may also offer
+    `get_many(partition, keys) -> values` (None for a missing key), used to read a batch's
+    entries at once."""
+
     def get(self, partition: int, key: bytes) -> bytes | None: ...
 
 
@@ -92,12 +96,15 @@ class DedupStage:
     def process(self, batch: Iterable[WalMessage], table: TableView) -> BatchResult:
         res = BatchResult()
         cache: dict[tuple[int, bytes], _Entry | None] = {}
-        for msg in batch:
-            checked = verify(msg, self.home)
-            if isinstance(checked, Rejection):
-                self._reject(checked, res)
+        checked = [verify(msg, self.home) for msg in batch]
+        get_many = getattr(table, "get_many", None)
+        if get_many is not None:
+            self._prefetch(checked, get_many, cache)
+        for one in checked:
+            if isinstance(one, Rejection):
+                self._reject(one, res)
                 continue
-            self._decide(checked, table, cache, res)
+            self._decide(one, table, cache, res)
         return res
 
     def _reject(self, r: Rejection, res: BatchResult) -> None:
@@ -121,6 +128,22 @@ class DedupStage:
         res.request_rows[(w.tenant, w.request_id)] = (
             w.tenant, w.request_id, r.pcs_id, "rejected", r.http_status, records.answer_of(reply)
         )
+
+    @staticmethod
+    def _prefetch(checked: list[Verified | Rejection],
+                  get_many: Callable[[int, list[bytes]], list[bytes | None]],
+                  cache: dict[tuple[int, bytes], _Entry | None]) -> None:  # fmt: skip
+        """The batch's table entries in one read per partition (RocksDB MultiGet: the
+        lookups of a batch share their work, each key's a little cheaper than alone)."""
+        wanted: dict[int, dict[bytes, None]] = {}
+        for one in checked:
+            if isinstance(one, Verified):
+                wanted.setdefault(one.msg.partition, {})[one.table_key] = None
+        for p, keys in wanted.items():
+            listed = list(keys)
+            for key, raw in zip(listed, get_many(p, listed), strict=True):
+                cache[(p, key)] = None if raw is None else _Entry(
+                    records.OUTCOME.decode(entry_outcome(raw)), raw)
 
     def _decide(
         self, v: Verified, table: TableView, cache: dict[tuple[int, bytes], _Entry | None],

@@ -19,3 +19,15 @@ class MemoryTable:
         res = stage.process(batch, self)
         self.data.update(res.writes)
         return res
+
+
+class BatchedMemoryTable(MemoryTable):
+    """A MemoryTable that also offers `get_many`, as the worker's RocksDB view does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.many_calls = 0
+
+    def get_many(self, partition: int, keys: list[bytes]) -> list[bytes | None]:
+        self.many_calls += 1
+        return [self.data.get((partition, k)) for k in keys]
