@@ -469,6 +469,7 @@ class DedupWorker:
             log.warning("%s[%d]: no progress past committed offset %d although read beyond "
                         "it; seeking back to it", tp.topic, tp.partition, offset)
             self.metrics.reseeks.inc()
+            self.order.rewind(tp, offset)
             await consumer.seek(tp, offset)
         lags = []
         committed: Any = cast(Any, consumer)._committed_offset

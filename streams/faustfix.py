@@ -75,6 +75,13 @@ class InOrder:
         for tp in tps:
             self.next.pop(tp, None)
 
+    def rewind(self, tp: TP, offset: int) -> None:
+        """The partition is sought back to `offset`: expect it next. Without this a record
+        at or after `offset` that was sorted for processing before but never acknowledged
+        (why the partition stalled) would come back below the expected offset and be
+        acknowledged as already processed, unprocessed."""
+        self.next[tp] = offset
+
     def sort(self, events: list[Any], committed: Any
              ) -> tuple[list[Any], list[Any], list[Any], dict[TP, int]]:  # fmt: skip
         """(to process, already processed, held back, {partition: offset to seek to})."""

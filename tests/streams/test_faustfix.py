@@ -103,6 +103,22 @@ def test_records_past_a_gap_are_held_back_until_read_in_order() -> None:
     assert [e.message.offset for e in todo] == [40]
 
 
+def test_a_rewound_partition_processes_what_it_reads_again() -> None:
+    """The stall watch seeks a partition back to its committed offset. Records from there on
+    that were sorted for processing but never acknowledged must be processed when they come
+    again, not acknowledged as already done (that acknowledged records no one decided: 26
+    acknowledged requests lost in a scale-and-kill run)."""
+    order = faustfix.InOrder()
+    committed = {TP0: 100}
+    todo, *_ = order.sort([_Event(100), _Event(101), _Event(102)], committed)
+    assert [e.message.offset for e in todo] == [100, 101, 102]  # then never acknowledged
+    order.rewind(TP0, 100)
+    todo, done, held, seek = order.sort([_Event(100), _Event(101), _Event(102), _Event(103)],
+                                        committed)
+    assert [e.message.offset for e in todo] == [100, 101, 102, 103]
+    assert not done and not held and not seek
+
+
 def test_a_forgotten_record_is_not_acknowledged() -> None:
     consumer: Any = type("C", (), {})()
     msg = _Msg(5)
