@@ -141,13 +141,21 @@ class Limiter:
                 break
             # Another request of this tenant is asking Redis: its answer serves this one too
             # (a refusal), or its grant does (the loop takes from the new lease).
-            verdict = await asyncio.shield(asking)
+            try:
+                verdict = await asyncio.shield(asking)
+            except asyncio.CancelledError:
+                if asking.cancelled():
+                    continue  # the asking request went away (not this one): ask again
+                raise
             if not verdict.allowed:
                 return verdict
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._asking[tenant.id] = future
         try:
             verdict = await self._ask(tenant)
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()  # retrieved: a waiter may not exist

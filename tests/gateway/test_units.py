@@ -200,3 +200,51 @@ def test_settings_defaults_and_budget_check(tmp_path: Path) -> None:
     secret = load_settings("eu-west", 0, Config(None, environ={
         **env, "FLK_GATEWAY_METRICS_USER": "m", "FLK_GATEWAY_METRICS_PASSWORD": "pw-123"}))
     assert "pw-123" not in repr(secret)
+
+
+def test_a_request_waiting_on_a_cancelled_limiter_call_asks_again() -> None:
+    """Requests of one tenant share the limiter call in flight; when the request that made it
+    is cancelled (its client or the process went away), a waiting request asks for itself
+    instead of being cancelled with it."""
+    import asyncio
+
+    from flk.config import Secret
+    from gateway.limits import Limiter
+    from gateway.tenants import Tenant
+
+    class _Script:
+        sha = "0" * 40
+
+    class _Redis:
+        def register_script(self, _text: str) -> _Script:
+            return _Script()
+
+    class _Batch:
+        redis = _Redis()
+
+        def __init__(self) -> None:
+            self.calls: list[asyncio.Future[Any]] = []
+
+        def execute(self, *_args: Any, urgent: bool = True) -> asyncio.Future[Any]:
+            future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+            self.calls.append(future)
+            return future
+
+    async def run() -> None:
+        batch = _Batch()
+        limiter = Limiter(batch, "test")  # type: ignore[arg-type]
+        tenant = Tenant("t", Secret("x" * 20), 1000.0, 1000, 0)
+        first = asyncio.ensure_future(limiter.take(tenant))
+        await asyncio.sleep(0)
+        second = asyncio.ensure_future(limiter.take(tenant))
+        await asyncio.sleep(0)
+        assert len(batch.calls) == 1  # the second waits on the first's call
+        first.cancel()
+        for _ in range(10):  # the cancellation reaches the waiter through a few callbacks
+            await asyncio.sleep(0)
+        assert first.cancelled()
+        assert len(batch.calls) == 2 and not second.done()  # it asked for itself
+        batch.calls[1].set_result([1, 0, 0, 1])
+        assert (await second).allowed
+
+    asyncio.run(run())
