@@ -69,20 +69,21 @@ if back > 0 then
     redis.call('SET', qkey, used, 'KEEPTTL')
   end
 end
+local refused = nil
+local grant = 0
 if quota > 0 and used >= quota then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
-  return {0, (day + 1) * 86400000 - now, 2, used}
+  refused = {0, (day + 1) * 86400000 - now, 2, used}
+elseif tokens < 1 then
+  refused = {0, math.ceil((1 - tokens) * 1000 / rate), 1, used}
+else
+  grant = math.min(want, math.max(1, math.floor(tokens / 8)))
+  if quota > 0 then
+    grant = math.min(grant, math.max(1, math.floor((quota - used) / 8)))
+  end
+  tokens = tokens - grant
 end
-if tokens < 1 then
-  redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
-  return {0, math.ceil((1 - tokens) * 1000 / rate), 1, used}
-end
-local grant = math.min(want, math.max(1, math.floor(tokens / 8)))
-if quota > 0 then
-  grant = math.min(grant, math.max(1, math.floor((quota - used) / 8)))
-end
-tokens = tokens - grant
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', ts)
+if refused then return refused end
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst * 1000 / rate) + 60000)
 used = redis.call('INCRBY', qkey, grant)
 if used == grant then redis.call('EXPIRE', qkey, 2 * 86400) end
@@ -100,10 +101,10 @@ class _Lease:
 
     __slots__ = ("expires", "left", "terms")
 
-    def __init__(self, terms: tuple[float, int, int]) -> None:
+    def __init__(self, terms: tuple[float, int, int], left: int, expires: float) -> None:
         self.terms = terms
-        self.left = 0
-        self.expires = 0.0
+        self.left = left
+        self.expires = expires
 
 
 @dataclass(frozen=True)
@@ -183,9 +184,8 @@ class Limiter:
         granted, retry_ms, why, _used = (int(v) for v in reply)
         if granted >= 1:
             if granted > 1:
-                fresh = self._leases[tenant.id] = _Lease(terms)
-                fresh.left = granted - 1
-                fresh.expires = time.monotonic() + self._lease_ttl_s
+                self._leases[tenant.id] = _Lease(terms, granted - 1,
+                                                 time.monotonic() + self._lease_ttl_s)
             return _ALLOWED
         retry = max(1, math.ceil(retry_ms / 1000))
         return Verdict(False, retry, "quota_exceeded" if why == 2 else "rate_limited")

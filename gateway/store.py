@@ -34,17 +34,19 @@ class RequestMarkers:
     def pending(self, tenant: str, request_id: str, pcs_id: str | None) -> asyncio.Future[Any]:
         """Queue the marker of a 202 pending answer (sent at the end of this loop turn: the
         answer waits for it, so that its Location resolves)."""
-        doc = {"state": "pending", "pcs_id": pcs_id}
-        return self._redis.execute("SET", self._key(tenant, request_id), orjson.dumps(doc),
-                                   "EX", self._ttl)
+        return self._set(tenant, request_id, {"state": "pending", "pcs_id": pcs_id}, True)
 
     def answered(self, tenant: str, request_id: str, http_status: int,
                  answer: dict[str, Any]) -> asyncio.Future[Any]:  # fmt: skip
         """Queue the marker of a final answer (nobody waits for it: it may go out with the
         markers of the next few milliseconds)."""
         doc = {"state": "answered", "http_status": http_status, "answer": answer}
+        return self._set(tenant, request_id, doc, False)
+
+    def _set(self, tenant: str, request_id: str, doc: dict[str, Any],
+             urgent: bool) -> asyncio.Future[Any]:  # fmt: skip
         return self._redis.execute("SET", self._key(tenant, request_id), orjson.dumps(doc),
-                                   "EX", self._ttl, urgent=False)
+                                   "EX", self._ttl, urgent=urgent)
 
     async def get(self, tenant: str, request_id: str) -> dict[str, Any] | None:
         raw = await self._redis.execute("GET", self._key(tenant, request_id))
