@@ -306,8 +306,9 @@ class DedupWorker:
     def status(self) -> dict[str, Any]:
         actives = sorted(tp.partition for tp in self.app.assignor.assigned_actives()
                          if tp.topic == self.changelog_topic)  # fmt: skip
-        standbys = sorted(tp.partition for tp in self.app.assignor.assigned_standbys()
-                          if tp.topic == self.changelog_topic)  # fmt: skip
+        standby_tps = [tp for tp in self.app.assignor.assigned_standbys()
+                       if tp.topic == self.changelog_topic]  # fmt: skip
+        standbys = sorted(tp.partition for tp in standby_tps)
         m = self.metrics
         return {
             **self.readiness(),
@@ -320,22 +321,20 @@ class DedupWorker:
             "changelog_replayed": m.replayed._value.get(),
             "changelog_standby_applied": m.standby_applied._value.get(),
             "last_recovery_seconds": self.last_recovery_s,
-            "standby_lag": self._standby_lag(),
+            "standby_lag": self._standby_lag(standby_tps),
             "processed": m.counters["processed"]._value.get(),
             "uptime_seconds": round(time.monotonic() - self.started_at, 3),
         }
 
-    def _standby_lag(self) -> int | None:
+    def _standby_lag(self, standbys: list[TP]) -> int | None:
         """Changelog records the standby partitions have not applied yet (what a promotion
         would replay now); None when not known (no standbys, a partition moving)."""
         store: Any = self.table.data
         consumer: Any = self.app.consumer
         lag = 0
+        if not standbys:
+            return None
         try:
-            standbys = [tp for tp in self.app.assignor.assigned_standbys()
-                        if tp.topic == self.changelog_topic]  # fmt: skip
-            if not standbys:
-                return None
             for tp in standbys:
                 high = consumer.highwater(tp)
                 done = store.persisted_offset(tp)
@@ -361,12 +360,11 @@ class DedupWorker:
                 if earliest > offset:
                     log.error("%s[%d]: records %d..%d expired before they were processed",
                               tp.topic, tp.partition, offset, earliest - 1)
-                    offset = self.order.next[tp] = earliest
+                    offset = earliest
                 log.warning("%s[%d]: records before offset %d were not delivered; reading "
                             "again from %d (streams/faustfix.py)", tp.topic, tp.partition,
                             min(e.message.offset for e in held if e.message.tp == tp), offset)
-                self.metrics.reseeks.inc()
-                await consumer.seek(tp, offset)
+                await self._reseek(tp, offset)
             for event in done:
                 await stream.ack(event)
             if not events:
@@ -382,6 +380,13 @@ class DedupWorker:
                 os._exit(70)
             for event in events:
                 await stream.ack(event)
+
+    async def _reseek(self, tp: TP, offset: int) -> None:
+        """Read a source partition again from `offset`, expecting it next (streams/faustfix.py:
+        every seek rewinds the in-order check, or records read again would count as done)."""
+        self.metrics.reseeks.inc()
+        self.order.rewind(tp, offset)
+        await self.app.consumer.seek(tp, offset)
 
     async def _handle(self, events: list[EventT[Any]]) -> None:
         async with self._lock:
@@ -468,9 +473,7 @@ class DedupWorker:
             # streams/faustfix.py: records dropped by Faust after a rebalance; read them again.
             log.warning("%s[%d]: no progress past committed offset %d although read beyond "
                         "it; seeking back to it", tp.topic, tp.partition, offset)
-            self.metrics.reseeks.inc()
-            self.order.rewind(tp, offset)
-            await consumer.seek(tp, offset)
+            await self._reseek(tp, offset)
         lags = []
         committed: Any = cast(Any, consumer)._committed_offset
         for tp in mine:

@@ -67,6 +67,11 @@ class _Entry(NamedTuple):
     value: bytes
 
 
+def _entry(raw: bytes | None) -> _Entry | None:
+    """A table value read back: its decoded outcome and the stored bytes."""
+    return None if raw is None else _Entry(records.OUTCOME.decode(entry_outcome(raw)), raw)
+
+
 @dataclass
 class BatchResult:
     outputs: list[Out] = field(default_factory=list)
@@ -142,8 +147,7 @@ class DedupStage:
         for p, keys in wanted.items():
             listed = list(keys)
             for key, raw in zip(listed, get_many(p, listed), strict=True):
-                cache[(p, key)] = None if raw is None else _Entry(
-                    records.OUTCOME.decode(entry_outcome(raw)), raw)
+                cache[(p, key)] = _entry(raw)
 
     def _decide(
         self, v: Verified, table: TableView, cache: dict[tuple[int, bytes], _Entry | None],
@@ -154,10 +158,7 @@ class DedupStage:
         if slot in cache:
             entry = cache[slot]
         else:
-            raw = table.get(p, v.table_key)
-            entry = None if raw is None else _Entry(
-                records.OUTCOME.decode(entry_outcome(raw)), raw)
-            cache[slot] = entry
+            entry = cache[slot] = _entry(table.get(p, v.table_key))
         current = entry.outcome if entry is not None else None
         cand = records.identity(v)
         window = v.policy.for_tenant(v.wal.tenant).dedup_window_ms

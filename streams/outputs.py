@@ -11,7 +11,7 @@ and re-sends the same records (at-least-once, harmless by construction).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -57,14 +57,16 @@ class Outputs:
         if offset > self._offsets.get(tp, -1):
             self._offsets[tp] = offset
 
+    def _produce(self, o: Out, on_delivery: Callable[[KafkaError | None, Message], None]) -> None:
+        self._producer.produce(o.topic, o.value, o.key,
+                               partition=-1 if o.partition is None else o.partition,
+                               headers=cast(Any, o.headers), on_delivery=on_delivery)
+
     def send(self, outs: Iterable[Out]) -> None:
-        produce = self._producer.produce
-        cb = self._delivered
         for o in outs:
             while True:
                 try:
-                    produce(o.topic, o.value, o.key, partition=-1 if o.partition is None
-                            else o.partition, headers=cast(Any, o.headers), on_delivery=cb)
+                    self._produce(o, self._delivered)
                     break
                 except BufferError:
                     self._producer.poll(0.05)  # local queue full: let deliveries drain
@@ -75,11 +77,9 @@ class Outputs:
     def send_replies(self, outs: Iterable[Out]) -> None:
         """Send answers nobody's durability depends on: not part of the next flush's result
         (a lost reply leaves its request 202 pending, readable from the outcome store)."""
-        produce = self._producer.produce
         for o in outs:
             try:
-                produce(o.topic, o.value, o.key, partition=-1 if o.partition is None
-                        else o.partition, on_delivery=self._reply_delivered)
+                self._produce(o, self._reply_delivered)
             except (BufferError, KafkaException) as exc:
                 log.warning("reply not sent: %s", exc)
 
