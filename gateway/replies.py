@@ -73,6 +73,13 @@ class ReplyReader:
         if not future.done():
             future.set_result(reply)
 
+    def _deliver_all(self, replies: list[Reply | None]) -> None:
+        for reply in replies:
+            if reply is None:
+                self._drop("undecodable")
+            else:
+                self._deliver(reply)
+
     def _drop(self, why: str) -> None:
         if self._on_drop is not None:
             self._on_drop(why)
@@ -118,6 +125,7 @@ class ReplyReader:
                 first = consumer.poll(0.1)
                 if first is None:
                     continue
+                replies: list[Reply | None] = []
                 for msg in [first, *consumer.consume(499, timeout=0)]:
                     if msg.error() is not None:
                         log.warning("flk.replies: %s", msg.error())
@@ -127,10 +135,9 @@ class ReplyReader:
                         reply = self._codec.decode(value) if value is not None else None
                     except (CodecError, ValueError, EOFError):
                         reply = None
-                    if not isinstance(reply, dict):
-                        self._loop.call_soon_threadsafe(self._drop, "undecodable")
-                        continue
-                    self._loop.call_soon_threadsafe(self._deliver, reply)
+                    replies.append(reply if isinstance(reply, dict) else None)
+                if replies:  # one wake-up of the event loop per fetch, not per reply
+                    self._loop.call_soon_threadsafe(self._deliver_all, replies)
             except KafkaException as exc:
                 log.warning("flk.replies reader: %s; retrying", exc)
                 self.assigned.clear()

@@ -41,6 +41,15 @@ class Ack:
     seconds: float
 
 
+_Settled = tuple[asyncio.AbstractEventLoop, Callable[[KafkaError | None, Message | None], None],
+                 KafkaError | None, Message | None]
+
+
+def _settle_all(settled: list[_Settled]) -> None:
+    for _loop, settle, err, msg in settled:
+        settle(err, msg)
+
+
 def producer_config(bootstrap: str, timeout_ms: int, linger_ms: float) -> dict[str, Any]:
     return {
         "bootstrap.servers": bootstrap,
@@ -65,6 +74,8 @@ class WalWriter:
         self._on_fatal = on_fatal
         self._lock = threading.Lock()
         self._fatal: str | None = None
+        # Filled by delivery callbacks on the poll thread, handed to the loop after each poll.
+        self._settled: list[_Settled] = []
         self._producer = self._build()
         self.rebuilds = 0
         self._stop = threading.Event()
@@ -85,8 +96,24 @@ class WalWriter:
         while not self._stop.is_set():
             producer = self._producer
             producer.poll(0.05)
+            self._hand_over()
             if self._fatal is not None:
                 self._rebuild()
+
+    def _hand_over(self) -> None:
+        """One wake-up of the event loop for every delivery report a poll served (a broker
+        acknowledges a whole produce request at once), not one per record."""
+        if not self._settled:
+            return
+        settled, self._settled = self._settled, []
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Settled]] = {}
+        for entry in settled:
+            by_loop.setdefault(entry[0], []).append(entry)
+        for loop, entries in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_settle_all, entries)
+            except RuntimeError:  # that loop is closed: nobody waits for these any more
+                pass
 
     def _rebuild(self) -> None:
         with self._lock:
@@ -117,7 +144,7 @@ class WalWriter:
                                       time.perf_counter() - t0))
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
-            loop.call_soon_threadsafe(settle, err, msg)
+            self._settled.append((loop, settle, err, msg))
 
         if self._fatal is not None:
             raise WalUnavailable("producer_fatal")
@@ -144,3 +171,4 @@ class WalWriter:
         self._stop.set()
         self._thread.join(timeout)
         self._producer.flush(timeout)
+        self._hand_over()

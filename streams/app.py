@@ -8,14 +8,17 @@ its changelog topic, recovery from the changelog, and standby replicas on other 
 The per-batch path is ours (streams/dedup.py), for speed and for an explicit durability order:
 
     take a batch (no ack) → verify + decide against the table (read-only)
-      → send changelog entries, outcomes, rejections, audit events → flush
-      → outcome store (PostgreSQL) → send the replies to the waiting gateways
+      → send changelog entries, outcomes, rejections, audit events → flush, and at the
+        same time write the outcome store (PostgreSQL) → send the replies to the gateways
       → write the entries to RocksDB, record the changelog offsets
       → acknowledge the batch's source records
 
-Replies go out only after the store write (at the cost of that write's few milliseconds of
-latency) so that a request a gateway answered from its reply is always readable from the store:
-the gateway keeps no marker of such answers (one Redis write per request less).
+The store write overlaps the flush (both wait on I/O: together they were most of a batch's
+time): a batch whose delivery fails is decided again from the same table state, so the
+retry writes the same rows. Replies go out only after the store write (at the cost of that
+write's few milliseconds of latency) so that a request a gateway answered from its reply is
+always readable from the store: the gateway keeps no marker of such answers (one Redis write
+per request less).
 
 A crash anywhere re-processes the whole batch: the entries are not yet in RocksDB, the
 outputs are sent again with the same bytes. Table entries go to the changelog through the
@@ -32,8 +35,8 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Iterable, Iterator
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar, cast
 
 import faust
 from faust.sensors import Monitor
@@ -50,6 +53,8 @@ from streams.sink import OutcomeSink
 from streams.sweeper import Sweeper
 from streams.verify import WalMessage
 from topics.catalogue import WAL_PARTITIONS
+
+T = TypeVar("T")
 
 log = logging.getLogger("flk.streams")
 
@@ -399,29 +404,51 @@ class DedupWorker:
                            cast(Any, m.headers)) for m in (e.message for e in events)]
         self._inflight = {TP(m.topic, m.partition) for m in msgs}
         delay = 0.2
+        stage = self.metrics.stage
+        timeout = self.s.delivery_timeout_ms / 1000 + 5
         while True:
+            t_decide = time.perf_counter()
             res = self.stage.process(msgs, self.view)
             topic = self.changelog_topic
             self.outputs.send([Out(topic, p, k, v) for (p, k), v in res.writes.items()])
             self.outputs.send(res.outputs)
-            try:
-                timeout = self.s.delivery_timeout_ms / 1000 + 5
-                offsets = await loop.run_in_executor(None, self.outputs.flush, timeout)
+            t_send = time.perf_counter()
+            stage("decide", t_send - t_decide)
+            # The outcome store is written while the broker acknowledges the outputs: a
+            # batch whose delivery fails is decided again from the same table state, so the
+            # rows written now are the rows its retry writes (an upsert of the same values).
+            deliver = loop.run_in_executor(None, self._timed, "deliver", t_send,
+                                           self.outputs.flush, timeout)  # fmt: skip
+            written = loop.run_in_executor(None, self._timed, "store", t_send,
+                                           self.sink.write, res)  # fmt: skip
+            delivered, stored = await asyncio.gather(deliver, written, return_exceptions=True)
+            if isinstance(stored, BaseException):
+                raise stored
+            if not isinstance(delivered, BaseException):
+                offsets = delivered
                 break
-            except DeliveryError as exc:
-                # Nothing of this batch is in RocksDB yet: decide it again from the same state
-                # and send it again (the records that did arrive arrive twice, identically).
-                self.metrics.delivery_retries.inc()
-                log.warning("batch of %d not delivered (%s); retrying in %.1f s",
-                            len(msgs), exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(5.0, delay * 2)
-        await loop.run_in_executor(None, self.sink.write, res)
+            if not isinstance(delivered, DeliveryError):
+                raise delivered
+            # Nothing of this batch is in RocksDB yet: decide it again from the same state
+            # and send it again (the records that did arrive arrive twice, identically).
+            self.metrics.delivery_retries.inc()
+            log.warning("batch of %d not delivered (%s); retrying in %.1f s",
+                        len(msgs), delivered, delay)
+            await asyncio.sleep(delay)
+            delay = min(5.0, delay * 2)
+        t_commit = time.perf_counter()
         self.outputs.send_replies(res.replies)
         self._commit(res.writes, [], offsets)
+        stage("commit", time.perf_counter() - t_commit)
         self.sweeper.advance(res.event_time)
         self._inflight = set()
         self.metrics.observe(res, int(time.time() * 1000), time.perf_counter() - t0, len(msgs))
+
+    def _timed(self, name: str, since: float, step: Callable[..., T], *args: Any) -> T:
+        try:
+            return step(*args)
+        finally:
+            self.metrics.stage(name, time.perf_counter() - since)
 
     async def _sweep(self) -> None:
         """Delete expired entries of the active partitions (streams/sweeper.py): tombstones to

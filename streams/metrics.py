@@ -51,6 +51,11 @@ class StreamMetrics:
             "flk_stream_batch_seconds", "dedup stage latency: one batch from verify to "
             "acknowledgement (outputs delivered, store written)", ["region", "worker"],
             buckets=_STAGE, registry=r).labels(**labels)
+        self.stage_seconds = Histogram(
+            "flk_stream_stage_seconds", "one batch's time in each step: decide (verify and "
+            "dedup, on the event loop), deliver (outputs acknowledged by the broker), store "
+            "(outcome store written), commit (replies sent, RocksDB written)",
+            ["region", "worker", "stage"], buckets=_STAGE, registry=r)
         self.decision_age = Histogram(
             "flk_stream_decision_age_seconds", "receive stamp to dedup decision (includes mirror "
             "lag for mirrored records)", ["region", "worker"], buckets=_AGE,
@@ -102,6 +107,9 @@ class StreamMetrics:
         self.batch_size.observe(n)
         for ms in res.stamps_ms:
             self.decision_age.observe(max(0.0, (now_ms - ms) / 1000))
+
+    def stage(self, name: str, seconds: float) -> None:
+        self.stage_seconds.labels(**self._labels, stage=name).observe(seconds)
 
     def set_lag(self, lags: Iterable[tuple[str, int, int]]) -> None:
         for topic, partition, lag in lags:
