@@ -153,7 +153,7 @@ def _replication(s: Settings) -> int:
 class DedupWorker:
     def __init__(self, s: Settings) -> None:
         self.s = s
-        faustfix.apply()
+        faustfix.apply(s.fetch_min_bytes, s.fetch_max_wait_ms)
         self.stalls = faustfix.StallWatch()
         self.order = faustfix.InOrder()
         self._inflight: set[TP] = set()

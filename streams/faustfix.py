@@ -1,4 +1,5 @@
-"""Two corrections to faust-streaming 0.15.3's offset bookkeeping, and a watchdog.
+"""Two corrections to faust-streaming 0.15.3's offset bookkeeping, a watchdog, and the
+consumer's fetch size (`apply`).
 
 Found by the scale-and-kill test (tests/streams/test_faults.py): after a rebalance, a record
 prefetched before the rebalance can reach the consumer's drain loop right after the seek to
@@ -28,10 +29,12 @@ import time
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 from faust.types.tuples import ack_lock
 
 _original_new_offset = Consumer._new_offset
+_original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _applied = False
 
 
@@ -48,12 +51,30 @@ def _new_offset(self: Any, tp: TP) -> int | None:
     return result
 
 
-def apply() -> None:
+def apply(fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500) -> None:
     global _applied
     if not _applied:
         Consumer._add_gap = _no_gap  # type: ignore[method-assign]
         Consumer._new_offset = _new_offset  # type: ignore[method-assign]
         _applied = True
+    _fetch_policy(fetch_min_bytes, fetch_max_wait_ms)
+
+
+def _fetch_policy(min_bytes: int, max_wait_ms: int) -> None:
+    """Faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and aiokafka's
+    `fetch_min_bytes=1`, neither configurable: the broker answers each fetch as soon as one
+    record is there, and at a few hundred records/s (a gateway produce request every few ms)
+    the consumer thread spent most of its time sending fetches for one or two records each.
+    With a minimum size the broker gathers a batch for at most `max_wait_ms`."""
+    original = _original_create_worker_consumer
+
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        consumer._fetch_min_bytes = min_bytes
+        consumer._fetch_max_wait_ms = max_wait_ms
+        return consumer
+
+    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
 
 
 def forget(consumer: Any, message: Any) -> None:
