@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 
 import uvloop
 
+from flk import gctune
+
 T = TypeVar("T")
 Endpoint = tuple[str, int]  # (host, port)
 
@@ -183,6 +185,8 @@ async def open_loop(
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run `coro` on a fresh uvloop event loop."""
+    """Run `coro` on a fresh uvloop event loop, with the services' collector settings (the
+    prepared requests, made before, are frozen out of every collection: flk/gctune.py)."""
+    gctune.tune()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         return runner.run(coro)

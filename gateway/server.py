@@ -8,6 +8,7 @@ import logging.handlers
 
 import uvicorn
 
+from flk import gctune
 from gateway.app import create_app
 from gateway.settings import Settings
 
@@ -35,4 +36,5 @@ def serve(settings: Settings) -> None:
         # middleware pass per request).
         proxy_headers=False,
     )  # fmt: skip
+    gctune.tune()
     uvicorn.Server(config).run()

@@ -6,6 +6,7 @@ import logging
 
 import faust
 
+from flk import gctune
 from streams.settings import Settings
 
 
@@ -19,4 +20,5 @@ def serve(settings: Settings) -> None:
         redirect_stdouts=False, workdir=str(settings.data_dir),
     )  # fmt: skip
     logging.getLogger("flk").setLevel(settings.log_level.upper())
+    gctune.tune()
     runner.execute_from_commandline()
