@@ -1,5 +1,5 @@
-"""Two corrections to faust-streaming 0.15.3's offset bookkeeping, a watchdog, and the
-consumer's fetch size (`apply`).
+"""Two corrections to faust-streaming 0.15.3's offset bookkeeping, a watchdog, the
+consumer's fetch size and the table's RocksDB options on reopening (`apply`).
 
 Found by the scale-and-kill test (tests/streams/test_faults.py): after a rebalance, a record
 prefetched before the rebalance can reach the consumer's drain loop right after the seek to
@@ -26,8 +26,11 @@ the expected offset to read the records in order (redelivery is harmless by cons
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
+import rocksdict
+from faust.stores.rocksdb import RocksDBOptions
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
@@ -35,6 +38,7 @@ from faust.types.tuples import ack_lock
 
 _original_new_offset = Consumer._new_offset
 _original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+_original_rocksdb_open = RocksDBOptions.open
 _applied = False
 
 
@@ -56,8 +60,29 @@ def apply(fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500) -> None:
     if not _applied:
         Consumer._add_gap = _no_gap  # type: ignore[method-assign]
         Consumer._new_offset = _new_offset  # type: ignore[method-assign]
+        RocksDBOptions.open = _open_rocksdb  # type: ignore[method-assign]
         _applied = True
     _fetch_policy(fetch_min_bytes, fetch_max_wait_ms)
+
+
+def _open_rocksdb(self: RocksDBOptions, path: Path, *, read_only: bool = False) -> Any:
+    """Open a table partition with the table's options, every time.
+
+    Faust passes its options to `rocksdict.Rdict` but no column families, and rocksdict then
+    opens an existing database's column family with the options stored in its OPTIONS file,
+    where the bloom filter reads back as none (`filter_policy=nullptr`): from the first
+    restart on, every lookup of a new key read an index and a data block of every level,
+    more of them as the table grew. Naming the default column family with the table's options
+    keeps the filter (and the block cache) on every open; SST files written meanwhile get
+    their filter when compaction rewrites them."""
+    if not self.use_rocksdict:
+        return _original_rocksdb_open(self, path, read_only=read_only)
+    access = (rocksdict.AccessType.read_write() if self.ttl is None
+              else rocksdict.AccessType.with_ttl(self.ttl))  # fmt: skip
+    db = rocksdict.Rdict(str(path), options=self.as_options(),
+                         column_families={"default": self.as_options()}, access_type=access)
+    db.set_read_options(rocksdict.ReadOptions())
+    return db
 
 
 def _fetch_policy(min_bytes: int, max_wait_ms: int) -> None:

@@ -1,4 +1,4 @@
-"""The corrections to Faust's offset bookkeeping (streams/faustfix.py)."""
+"""The corrections to Faust's offset bookkeeping and table options (streams/faustfix.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
+from faust.stores.rocksdb import RocksDBOptions
 from faust.transport.consumer import Consumer
 from faust.types import TP
 from intervaltree import IntervalTree
@@ -139,3 +140,41 @@ def test_the_lean_monitor_keeps_the_inbound_time_faust_checks() -> None:
     monitor.on_stream_event_in(TP0, 7, object(), object())
     assert monitor.stream_inbound_time[TP0] >= before
     assert monitor.events_total == 0  # the per-record counters stay off
+
+
+def _filter_after_reopen(tmp_path: Any, open_db: Any) -> str:
+    """The filter policy RocksDB records for the table's column family after a second open."""
+    from streams.settings import load_settings
+
+    settings = load_settings("eu-west", 0)
+    options = RocksDBOptions(**_table_options(settings), use_rocksdict=True)
+    path = tmp_path / "dedup-0.db"
+    for _ in range(2):
+        db = open_db(options, path)
+        db[b"k"] = b"v"
+        db.close()
+    newest = max(path.glob("OPTIONS-*"), key=lambda p: int(p.name.split("-")[1]))
+    policy = [line.strip() for line in newest.read_text().splitlines()
+              if line.strip().startswith("filter_policy=")]  # fmt: skip
+    return policy[0]
+
+
+def _table_options(settings: Any) -> dict[str, Any]:
+    from streams.app import DedupWorker
+
+    options: dict[str, Any] = dict(DedupWorker(settings).table.data.options)
+    return options
+
+
+def test_a_reopened_table_keeps_its_bloom_filter(tmp_path: Any) -> None:
+    faustfix.apply()
+    assert _filter_after_reopen(tmp_path, lambda o, p: o.open(p)) == "filter_policy=bloomfilter"
+
+
+def test_the_unpatched_open_loses_the_filter_on_reopen(tmp_path: Any) -> None:
+    # Why the patch exists: rocksdict reads an existing column family's options back from
+    # the OPTIONS file, and the bloom filter does not survive that.
+    def unpatched(options: Any, path: Any) -> Any:
+        return faustfix._original_rocksdb_open(options, path)
+
+    assert _filter_after_reopen(tmp_path, unpatched) == "filter_policy=nullptr"
