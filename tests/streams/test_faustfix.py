@@ -156,14 +156,14 @@ def _filter_after_reopen(tmp_path: Any, open_db: Any) -> str:
     newest = max(path.glob("OPTIONS-*"), key=lambda p: int(p.name.split("-")[1]))
     policy = [line.strip() for line in newest.read_text().splitlines()
               if line.strip().startswith("filter_policy=")]  # fmt: skip
-    return policy[0]
+    return str(policy[0])
 
 
 def _table_options(settings: Any) -> dict[str, Any]:
     from streams.app import DedupWorker
 
-    options: dict[str, Any] = dict(DedupWorker(settings).table.data.options)
-    return options
+    store: Any = DedupWorker(settings).table.data
+    return dict(store.options)
 
 
 def test_a_reopened_table_keeps_its_bloom_filter(tmp_path: Any) -> None:
