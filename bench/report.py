@@ -202,9 +202,14 @@ def _replay(docs: list[Doc]) -> list[str]:
     return [*_table([*header, "machine", "commit", "command"], rows), ""]
 
 
+def _by_profile_and_rate(r: Doc) -> tuple[str, float]:
+    rate = r.get("offered_rate")
+    return str(r.get("profile")), float(rate) if isinstance(rate, (int, float)) else 0.0
+
+
 def _e2e(docs: list[Doc]) -> list[str]:
     rows = []
-    for r in sorted(docs, key=lambda r: str(r.get("profile"))):
+    for r in sorted(docs, key=_by_profile_and_rate):
         lat = r.get("latency_ms") or {}
 
         def pair(name: str, lat: dict[str, Any] = lat) -> str:
@@ -260,7 +265,7 @@ def _cpu_per_submission(docs: list[Doc]) -> list[str]:
     (both regions together), from each run's per-process CPU-seconds."""
     rows = []
     columns = [*_COMPONENTS, "load generator"]
-    for r in sorted(docs, key=lambda r: str(r.get("profile"))):
+    for r in sorted(docs, key=_by_profile_and_rate):
         answered = sum(int(_get(r, "answers", k) or 0) for k in ("final", "pending"))
         cpu = r.get("cpu_seconds") or {}
         if not answered or not isinstance(cpu, dict):
