@@ -117,9 +117,14 @@ class Verdict:
 _ALLOWED: Final = Verdict(True, 0, None)
 
 
-def _settle(waiters: list[asyncio.Future[Verdict | None]], verdict: Verdict | None) -> None:
+def _settle(waiters: list[asyncio.Future[Verdict | None]], verdict: Verdict | None,
+            error: BaseException | None = None) -> None:  # fmt: skip
     for w in waiters:
-        if not w.done():  # a waiter cancelled meanwhile is done
+        if w.done():  # a waiter cancelled meanwhile
+            continue
+        if error is not None:
+            w.set_exception(error)
+        else:
             w.set_result(verdict)
 
 
@@ -163,9 +168,7 @@ class Limiter:
             _settle(waiters, None)
             raise
         except BaseException as exc:
-            for w in waiters:
-                if not w.done():
-                    w.set_exception(exc)
+            _settle(waiters, None, exc)
             raise
         else:
             _settle(waiters, verdict)

@@ -40,6 +40,7 @@ _original_new_offset = Consumer._new_offset
 _original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
 _original_rocksdb_open = RocksDBOptions.open
 _applied = False
+_fetch_sizes = (1, 1500)  # (fetch_min_bytes, fetch_max_wait_ms), set by `apply`
 
 
 async def _no_gap(self: Any, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -56,13 +57,15 @@ def _new_offset(self: Any, tp: TP) -> int | None:
 
 
 def apply(fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500) -> None:
-    global _applied
+    global _applied, _fetch_sizes
     if not _applied:
         Consumer._add_gap = _no_gap  # type: ignore[method-assign]
         Consumer._new_offset = _new_offset  # type: ignore[method-assign]
         RocksDBOptions.open = _open_rocksdb  # type: ignore[method-assign]
+        AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
+            _create_worker_consumer)
         _applied = True
-    _fetch_policy(fetch_min_bytes, fetch_max_wait_ms)
+    _fetch_sizes = (fetch_min_bytes, fetch_max_wait_ms)
 
 
 def _open_rocksdb(self: RocksDBOptions, path: Path, *, read_only: bool = False) -> Any:
@@ -79,27 +82,22 @@ def _open_rocksdb(self: RocksDBOptions, path: Path, *, read_only: bool = False) 
         return _original_rocksdb_open(self, path, read_only=read_only)
     access = (rocksdict.AccessType.read_write() if self.ttl is None
               else rocksdict.AccessType.with_ttl(self.ttl))  # fmt: skip
-    db = rocksdict.Rdict(str(path), options=self.as_options(),
-                         column_families={"default": self.as_options()}, access_type=access)
+    options = self.as_options()  # one set (and one block cache) for the DB and its family
+    db = rocksdict.Rdict(str(path), options=options, column_families={"default": options},
+                         access_type=access)
     db.set_read_options(rocksdict.ReadOptions())
     return db
 
 
-def _fetch_policy(min_bytes: int, max_wait_ms: int) -> None:
+def _create_worker_consumer(self: Any, transport: Any) -> Any:
     """Faust builds its aiokafka consumer with `fetch_max_wait_ms=1500` and aiokafka's
     `fetch_min_bytes=1`, neither configurable: the broker answers each fetch as soon as one
     record is there, and at a few hundred records/s (a gateway produce request every few ms)
     the consumer thread spent most of its time sending fetches for one or two records each.
-    With a minimum size the broker gathers a batch for at most `max_wait_ms`."""
-    original = _original_create_worker_consumer
-
-    def create(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_min_bytes = min_bytes
-        consumer._fetch_max_wait_ms = max_wait_ms
-        return consumer
-
-    AIOKafkaConsumerThread._create_worker_consumer = create  # type: ignore[method-assign]
+    With a minimum size the broker gathers a batch for at most the maximum wait (`apply`)."""
+    consumer = _original_create_worker_consumer(self, transport)
+    consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = _fetch_sizes
+    return consumer
 
 
 def forget(consumer: Any, message: Any) -> None:
