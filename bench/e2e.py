@@ -195,8 +195,8 @@ def run(layout: Layout, profile: Profile, rate: float, seconds: float) -> dict[s
     final = pending = errors = 0
     for i, (region, status, kind, latency_s, sent_wall) in enumerate(answers):
         statuses[str(status)] += 1
-        if status == "error":
-            errors += 1
+        if status == "error" or status == 429 or status >= 500:
+            errors += 1  # no answer, or refused (429, 503 overloaded/backpressure): not final
             continue
         if kind == "pending":
             pending += 1

@@ -55,6 +55,7 @@ class Gateway:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._broker_ok = False
         self._broker_at = 0.0
+        self.admitted = 0  # submits past the pre-WAL checks, not answered yet
         # Built in start(): they need the running loop.
         self.redis: Redis
         self.redis_batch: TurnPipeline

@@ -18,6 +18,7 @@ INVALID_REQUEST_ID: Final = "invalid_request_id"
 RATE_LIMITED: Final = "rate_limited"
 QUOTA_EXCEEDED: Final = "quota_exceeded"
 BACKPRESSURE: Final = "backpressure"
+OVERLOADED: Final = "overloaded"  # this process has its bound of submits in flight
 WAL_UNAVAILABLE: Final = "wal_unavailable"
 UNAUTHORIZED: Final = "unauthorized"  # missing or wrong read token
 NOT_FOUND: Final = "not_found"
@@ -32,6 +33,7 @@ STATUS_OF: Final = {
     RATE_LIMITED: 429,
     QUOTA_EXCEEDED: 429,
     BACKPRESSURE: 503,
+    OVERLOADED: 503,
     WAL_UNAVAILABLE: 503,
     UNAUTHORIZED: 401,
     NOT_FOUND: 404,

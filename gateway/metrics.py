@@ -36,6 +36,9 @@ class GatewayMetrics:
             ["region", "result"], buckets=_LATENCY, registry=r)
         self.in_flight = Gauge(
             "flk_gateway_in_flight", "Submits being handled", ["region"], registry=r)
+        self.overloaded = Counter(
+            "flk_gateway_overloaded", "Submits refused because the process had its bound of "
+            "submits in flight", ["region"], registry=r)
         self.pending = Counter(
             "flk_gateway_pending_answers", "Submits answered 202 pending", ["region", "tenant"],
             registry=r)

@@ -1,6 +1,6 @@
-"""The HTTP API of SPEC §4. Submit order: 413 · 401 unknown tenant · 429 · 503 backpressure ·
-WAL write (503 if not acknowledged) · 400 / 401 from the core · wait for the dedup decision
-(200 / 202, or 202 pending)."""
+"""The HTTP API of SPEC §4. Submit order: 413 · 401 unknown tenant · 429 · 503 backpressure or
+overloaded · WAL write (503 if not acknowledged) · 400 / 401 from the core · wait for the dedup
+decision (200 / 202, or 202 pending)."""
 
 from __future__ import annotations
 
@@ -208,8 +208,19 @@ async def _submit(gw: Gateway, receive: Receive, headers: dict[bytes, str], rid:
         out.reason = E.BACKPRESSURE
         return error_response(503, E.BACKPRESSURE, "the pipeline is behind; retry later", rid,
                               settings.retry_after_s)
+    if gw.admitted >= settings.max_in_flight:
+        # Past this bound a process only gets slower for everyone (every answer waits on one
+        # event loop), so it refuses cheaply before the WAL instead of collapsing.
+        out.reason = E.OVERLOADED
+        gw.metrics.overloaded.labels(gw.region).inc()
+        return error_response(503, E.OVERLOADED, "this gateway has too many submits in flight;"
+                              " retry later", rid, settings.retry_after_s)
     respond_async = "respond-async" in headers.get(b"prefer", "").lower()
-    return await _append_and_answer(gw, respond_async, rid, tenant, snap, body, out)
+    gw.admitted += 1
+    try:
+        return await _append_and_answer(gw, respond_async, rid, tenant, snap, body, out)
+    finally:
+        gw.admitted -= 1
 
 
 async def _append_and_answer(gw: Gateway, respond_async: bool, rid: str, tenant: Tenant,

@@ -32,6 +32,7 @@ class Settings:
     max_body_bytes: int
     backpressure_lag: int
     backpressure_poll_s: float
+    max_in_flight: int
     retry_after_s: int
     metrics_user: str | None
     metrics_password: Secret | None
@@ -74,6 +75,10 @@ def load_settings(
             f"FLK_GATEWAY_WAL_TIMEOUT_MS ({wal_timeout} ms) + FLK_GATEWAY_REPLY_WAIT_S "
             f"({reply_wait} s)"
         )
+    max_in_flight = config("GATEWAY_MAX_IN_FLIGHT", cast=int, default=1000)
+    if max_in_flight < 1:
+        raise ConfigError(f"Setting 'FLK_GATEWAY_MAX_IN_FLIGHT' has invalid value {max_in_flight}:"
+                          " must be ≥ 1")
     user = config("GATEWAY_METRICS_USER", default="") or None
     password_text = config("GATEWAY_METRICS_PASSWORD", default="")
     if bool(user) != bool(password_text):
@@ -99,6 +104,7 @@ def load_settings(
         max_body_bytes=config("GATEWAY_MAX_BODY_BYTES", cast=int, default=MIB),
         backpressure_lag=config("GATEWAY_BACKPRESSURE_LAG", cast=int, default=50_000),
         backpressure_poll_s=config("GATEWAY_BACKPRESSURE_POLL_S", cast=float, default=1.0),
+        max_in_flight=max_in_flight,
         retry_after_s=config("GATEWAY_RETRY_AFTER_S", cast=int, default=1),
         metrics_user=user,
         metrics_password=Secret(password_text) if password_text else None,
