@@ -75,7 +75,7 @@ def load_settings(
             f"FLK_GATEWAY_WAL_TIMEOUT_MS ({wal_timeout} ms) + FLK_GATEWAY_REPLY_WAIT_S "
             f"({reply_wait} s)"
         )
-    max_in_flight = config("GATEWAY_MAX_IN_FLIGHT", cast=int, default=1000)
+    max_in_flight = config("GATEWAY_MAX_IN_FLIGHT", cast=int, default=2000)
     if max_in_flight < 1:
         raise ConfigError(f"Setting 'FLK_GATEWAY_MAX_IN_FLIGHT' has invalid value {max_in_flight}:"
                           " must be ≥ 1")

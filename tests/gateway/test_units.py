@@ -200,6 +200,9 @@ def test_settings_defaults_and_budget_check(tmp_path: Path) -> None:
     secret = load_settings("eu-west", 0, Config(None, environ={
         **env, "FLK_GATEWAY_METRICS_USER": "m", "FLK_GATEWAY_METRICS_PASSWORD": "pw-123"}))
     assert "pw-123" not in repr(secret)
+    assert s.max_in_flight == 2000
+    with pytest.raises(ConfigError, match="FLK_GATEWAY_MAX_IN_FLIGHT"):
+        load_settings("eu-west", 0, Config(None, environ={**env, "FLK_GATEWAY_MAX_IN_FLIGHT": "0"}))
 
 
 def test_a_request_waiting_on_a_cancelled_limiter_call_asks_again() -> None:
