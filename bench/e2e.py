@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import threading
 import time
@@ -215,7 +216,9 @@ def run(layout: Layout, profile: Profile, rate: float, seconds: float) -> dict[s
         benchmark="e2e",
         profile=profile.name,
         command=(
-            f"python -m bench.e2e --profile {profile.name} --rate {rate:g} --seconds {seconds:g}"
+            # The gateway processes per region are the platform's (FLK_GATEWAYS at `flk up`).
+            (f"FLK_GATEWAYS={n_gw} " if "FLK_GATEWAYS" in os.environ else "")
+            + f"python -m bench.e2e --profile {profile.name} --rate {rate:g} --seconds {seconds:g}"
         ),
         params={
             "rate": rate,
