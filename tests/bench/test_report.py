@@ -115,6 +115,7 @@ def test_every_kind_renders_from_fixture_files(tmp_path: Path) -> None:
             cpu_seconds={"load-generator": 0.25, "eu-west-gateway-0": 1.0,
                          "us-east-gateway-1": 0.5, "eu-west-kafka": 0.75, "us-east-mirror": 0.5},
             answers={"final": 240, "pending": 10, "errors": 3},
+            params={"gateways": 2},
         ),
     )  # fmt: skip
     doc = "# Performance\n\nintro prose\n\n<!-- generated:replay:start -->\nold\n"
@@ -140,7 +141,7 @@ def test_every_kind_renders_from_fixture_files(tmp_path: Path) -> None:
     assert "**12,500.0**" in out and "10,000 (met)" in out
     assert "closed loop, 32 conn." in out and "20.0 / 30.0 / 45.5" in out
     assert "| 250.0 | 249.9 | 1,900 | 8.0 / 15.0 / 22.0 | 1.00% |" in out
-    assert "| steady | 150.0 | 149.0 | 100.00% | 20.0 / 40.0 | – |" in out
+    assert "| steady | 150.0 | 149.0 | 100.00% | 2 | 20.0 / 40.0 | – |" in out
     # CPU per answered submission (250 answered): gateways 1.5 s → 6 ms, both regions summed.
     assert ("| steady | 149.0 | 6.00 | 0.00 | 3.00 | 2.00 | 0.00 | 0.00 | 0.00 | 1.00 | **12.00** |"
             in out)
