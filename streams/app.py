@@ -40,6 +40,7 @@ from typing import Any, TypeVar, cast
 
 import faust
 from faust.sensors import Monitor
+from faust.transport.drivers.aiokafka import ensure_aiokafka_TP
 from faust.types import TP, EventT, StreamT
 from faust.web import Request, Response, View
 from prometheus_client import generate_latest
@@ -356,6 +357,12 @@ class DedupWorker:
         batches = cast(Any, stream).noack_take(self.s.batch_max, within=self.s.batch_within_s)
         consumer: Any = self.app.consumer
         async for batch in batches:
+            unknown = self.order.unknown(batch, consumer._committed_offset)
+            if unknown:
+                await faustfix.learn_positions(self.order, unknown, self._committed,
+                                               self._earliest)  # fmt: skip
+                log.info("next offsets learned from the broker: %s", ", ".join(
+                    f"{tp.topic}[{tp.partition}]={self.order.next[tp]}" for tp in sorted(unknown)))
             events, done, held, seek = self.order.sort(batch, consumer._committed_offset)
             for event in held:
                 faustfix.forget(consumer, event.message)
@@ -385,6 +392,16 @@ class DedupWorker:
                 os._exit(70)
             for event in events:
                 await stream.ack(event)
+
+    async def _committed(self, tp: TP) -> int | None:
+        """The group's committed offset of `tp` on the broker (None: never committed)."""
+        thread: Any = cast(Any, self.app.consumer)._thread
+        kafka = thread._ensure_consumer()
+        offset: int | None = await thread.call_thread(kafka.committed, ensure_aiokafka_TP(tp))
+        return offset
+
+    async def _earliest(self, tp: TP) -> int:
+        return int((await self.app.consumer.earliest_offsets(tp)).get(tp, 0))
 
     async def _reseek(self, tp: TP, offset: int) -> None:
         """Read a source partition again from `offset`, expecting it next (streams/faustfix.py:

@@ -26,6 +26,7 @@ the expected offset to read the records in order (redelivery is harmless by cons
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -126,9 +127,22 @@ class InOrder:
         acknowledged as already processed, unprocessed."""
         self.next[tp] = offset
 
+    def unknown(self, events: list[Any], committed: Any) -> set[TP]:
+        """The partitions of `events` whose next offset neither the stage nor Faust knows.
+
+        Faust keeps no committed offset for a partition the group never committed, for one
+        committed at 0 (`perform_seek` stores `offset if offset else None`), nor between a
+        revocation and its next seek. Sorting such a partition from whatever record comes
+        first would take a record prefetched before a rebalance (faust-streaming #221) for the
+        start and then acknowledge every record below it, undecided, as already processed;
+        the caller learns the offset from the broker (`learn_positions`) before sorting."""
+        return {tp for tp in {e.message.tp for e in events}
+                if tp not in self.next and committed.get(tp) is None}  # fmt: skip
+
     def sort(self, events: list[Any], committed: Any
              ) -> tuple[list[Any], list[Any], list[Any], dict[TP, int]]:  # fmt: skip
-        """(to process, already processed, held back, {partition: offset to seek to})."""
+        """(to process, already processed, held back, {partition: offset to seek to}).
+        Every partition of `events` must have a known next offset (`unknown` is empty)."""
         todo: list[Any] = []
         done: list[Any] = []
         held: list[Any] = []
@@ -142,7 +156,9 @@ class InOrder:
             expected = self.next.get(tp)
             if expected is None:
                 expected = committed.get(tp)
-            if expected is None or m.offset == expected:
+            if expected is None:
+                raise LookupError(f"{tp}: next offset unknown; learn_positions() first")
+            if m.offset == expected:
                 todo.append(event)
                 self.next[tp] = m.offset + 1
             elif m.offset < expected:
@@ -151,6 +167,17 @@ class InOrder:
                 seek[tp] = expected
                 held.append(event)
         return todo, done, held, seek
+
+
+async def learn_positions(order: InOrder, tps: set[TP],
+                          committed: Callable[[TP], Awaitable[int | None]],
+                          earliest: Callable[[TP], Awaitable[int]]) -> None:  # fmt: skip
+    """Set the next offset of each partition in `tps` from the group's committed offset on
+    the broker, or where a partition without one is read from (the earliest offset: the
+    stage's `auto_offset_reset`)."""
+    for tp in sorted(tps):
+        offset = await committed(tp)
+        order.rewind(tp, await earliest(tp) if offset is None else offset)
 
 
 class StallWatch:

@@ -89,7 +89,7 @@ class _Event:
 
 def test_records_past_a_gap_are_held_back_until_read_in_order() -> None:
     order = faustfix.InOrder()
-    committed = {TP0: 10}
+    committed = {TP0: 10, TP("flk.wal", 1): 3}
     todo, done, held, seek = order.sort([_Event(10), _Event(11), _Event(14), _Event(15),
                                          _Event(3, partition=1)], committed)
     assert [e.message.offset for e in todo] == [10, 11, 3]
@@ -118,6 +118,48 @@ def test_a_rewound_partition_processes_what_it_reads_again() -> None:
                                         committed)
     assert [e.message.offset for e in todo] == [100, 101, 102, 103]
     assert not done and not held and not seek
+
+
+def test_a_partition_whose_next_offset_is_unknown_is_not_sorted_from_its_first_record() -> None:
+    """Faust keeps no committed offset for a partition never committed (or committed at 0, or
+    between a revocation and its seek). A record prefetched before a rebalance that arrives
+    first must not be taken for the start: the records below it would then be acknowledged,
+    undecided, as already processed."""
+    order = faustfix.InOrder()
+    committed: dict[TP, int | None] = {TP0: None}
+    stale = [_Event(40), _Event(41)]
+    assert order.unknown(stale, committed) == {TP0}
+    try:
+        order.sort(stale, committed)
+    except LookupError:
+        pass
+    else:
+        raise AssertionError("sorted a partition whose next offset is unknown")
+
+    asked: list[TP] = []
+
+    async def never_committed(tp: TP) -> int | None:
+        asked.append(tp)
+        return None
+
+    async def earliest(tp: TP) -> int:
+        return 0
+
+    asyncio.run(faustfix.learn_positions(order, {TP0}, never_committed, earliest))
+    assert asked == [TP0] and not order.unknown(stale, committed)
+    todo, done, held, seek = order.sort(stale, committed)
+    assert not todo and not done and [e.message.offset for e in held] == [40, 41]
+    assert seek == {TP0: 0}
+    todo, done, held, seek = order.sort([_Event(i) for i in range(42)], committed)
+    assert [e.message.offset for e in todo] == list(range(42)) and not done
+
+    async def committed_at(tp: TP) -> int | None:
+        return 17
+
+    fresh = faustfix.InOrder()
+    asyncio.run(faustfix.learn_positions(fresh, {TP0}, committed_at, earliest))
+    todo, done, held, seek = fresh.sort([_Event(16), _Event(17)], committed)
+    assert [e.message.offset for e in done] == [16] and [e.message.offset for e in todo] == [17]
 
 
 def test_a_forgotten_record_is_not_acknowledged() -> None:
