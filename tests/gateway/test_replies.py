@@ -81,6 +81,33 @@ def test_reply_answers_the_waiting_request(platform: Layout, no_workers: Region)
                         "region": region.name}  # fmt: skip
 
 
+def test_an_answer_given_at_once_reads_back_from_its_marker(
+        platform: Layout, no_workers: Region) -> None:  # fmt: skip
+    """With the region's workers stopped the outcome store cannot have the request, so a 400
+    or 401 given at once is read back (from the other process) from the gateway's marker:
+    `rejected`, with the status and code that were answered; another tenant gets 404."""
+    region = no_workers
+    auth = {"Authorization": f"Bearer {read_token(platform.home, 'default')}"}
+    _, forged = signed_body(platform.home, "acme")  # acme's key: a bad signature for default
+    for body, status in ((b'{"not": "a pcs"}', 400), (forged, 401)):
+        rid = f"marker-{uuid.uuid4()}"
+        r = httpx.post(region.gateway_url(0) + "/v1/pcs/submit", content=body,
+                       headers={"X-Request-Id": rid}, timeout=10)
+        assert r.status_code == status, r.text
+        url = region.gateway_url(1) + f"/v1/requests/{rid}"
+        deadline = time.monotonic() + 5
+        while (read := httpx.get(url, headers=auth, timeout=5)).status_code == 404:
+            assert time.monotonic() < deadline, "the marker was never readable"
+            time.sleep(0.1)
+        assert read.status_code == 200, read.text
+        got = read.json()
+        assert got["status"] == "rejected" and got["request_id"] == rid
+        assert got["http_status"] == status and got["error"] == r.json()["error"]
+        assert got["tenant"] == "default" and got["region"] == region.name
+        other = {"Authorization": f"Bearer {read_token(platform.home, 'acme')}"}
+        assert httpx.get(url, headers=other, timeout=5).status_code == 404
+
+
 def test_a_pending_request_reads_pending_until_decided(platform: Layout,
                                                         no_workers: Region) -> None:  # fmt: skip
     region = no_workers
