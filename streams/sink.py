@@ -36,7 +36,10 @@ class OutcomeSink:
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.dsn, connect_timeout=5, application_name="flk-worker")
+            # Autocommit: a staged batch opens its own transaction, an inline one sends its
+            # BEGIN and COMMIT with its statements (streams/store.py).
+            self._conn = psycopg.connect(self.dsn, connect_timeout=5, autocommit=True,
+                                         application_name="flk-worker")
             store.ensure_schema(self._conn)
         return self._conn
 
