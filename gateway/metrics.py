@@ -68,6 +68,7 @@ class GatewayMetrics:
         self.latency_r = self.latency.labels(region)
         self.wal_produce_r = self.wal_produce.labels(region)
         self.in_flight_r = self.in_flight.labels(region)
+        self.overloaded_r = self.overloaded.labels(region)
         self._counted: dict[tuple[str, str, int], Any] = {}
 
     def count(self, tenant: str, route: str, status: int) -> None:

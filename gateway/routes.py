@@ -209,10 +209,10 @@ async def _submit(gw: Gateway, receive: Receive, headers: dict[bytes, str], rid:
         return error_response(503, E.BACKPRESSURE, "the pipeline is behind; retry later", rid,
                               settings.retry_after_s)
     if gw.admitted >= settings.max_in_flight:
-        # Past this bound a process only gets slower for everyone (every answer waits on one
-        # event loop), so it refuses cheaply before the WAL instead of collapsing.
+        # A bound on what one event loop holds (answers, reply waits, markers): a refusal
+        # costs no WAL write, reply wait or marker (docs/gateway.md says what it cannot do).
         out.reason = E.OVERLOADED
-        gw.metrics.overloaded.labels(gw.region).inc()
+        gw.metrics.overloaded_r.inc()
         return error_response(503, E.OVERLOADED, "this gateway has too many submits in flight;"
                               " retry later", rid, settings.retry_after_s)
     respond_async = "respond-async" in headers.get(b"prefer", "").lower()
