@@ -473,21 +473,30 @@ class DedupWorker:
         if self.app.rebalancing or not self.assigned_once:
             return
         topic = self.changelog_topic
-        actives = sorted(tp.partition for tp in self.app.assignor.assigned_actives()
-                         if tp.topic == topic)  # fmt: skip
-        async with self._lock:
-            swept = [(p, k) for p in actives for k in self.sweeper.expired(p, self.view.scan(p))]
-            if not swept:
-                return
-            self.outputs.send([Out(topic, p, k, None) for p, k in swept])
-            try:
-                offsets = await asyncio.get_running_loop().run_in_executor(
-                    None, self.outputs.flush, self.s.delivery_timeout_ms / 1000 + 5)
-            except DeliveryError as exc:
-                log.warning("sweep of %d entries not delivered (%s); next time", len(swept), exc)
-                return
-            self._commit({}, swept, offsets)
-            self.metrics.swept.inc(len(swept))
+        # One partition at a time under the lock, so batches run between them.
+        for p in sorted(self._active_partitions()):
+            async with self._lock:
+                if self.app.rebalancing or p not in self._active_partitions():
+                    return
+                examined = self.sweeper.examined
+                keys = self.sweeper.expired(p, self.view.scan(p))
+                self.metrics.sweep_examined.inc(self.sweeper.examined - examined)
+                if not keys:
+                    continue
+                self.outputs.send([Out(topic, p, k, None) for k in keys])
+                try:
+                    offsets = await asyncio.get_running_loop().run_in_executor(
+                        None, self.outputs.flush, self.s.delivery_timeout_ms / 1000 + 5)
+                except DeliveryError as exc:
+                    log.warning("sweep of %d entries not delivered (%s); next time",
+                                len(keys), exc)  # fmt: skip
+                    return
+                self._commit({}, [(p, k) for k in keys], offsets)
+                self.metrics.swept.inc(len(keys))
+
+    def _active_partitions(self) -> set[int]:
+        topic = self.changelog_topic
+        return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 
     def _commit(self, writes: dict[tuple[int, bytes], bytes], deletes: list[tuple[int, bytes]],
                 offsets: dict[tuple[str, int], int]) -> None:  # fmt: skip
@@ -501,6 +510,7 @@ class DedupWorker:
             batches.setdefault(p, rocksdict.WriteBatch(raw_mode=True)).delete(key)
         for p, wb in batches.items():
             self.view.db(p).write(wb)
+        self.sweeper.wrote((p, value) for (p, _), value in writes.items())
         store: Any = self.table.data
         topic = self.changelog_topic
         for (t, p), offset in offsets.items():

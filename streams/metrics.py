@@ -66,6 +66,10 @@ class StreamMetrics:
         self.swept = Counter(
             "flk_stream_swept_entries", "dedup entries deleted by the window sweeper",
             ["region", "worker"], registry=r).labels(**labels)
+        self.sweep_examined = Counter(
+            "flk_stream_sweep_examined_entries", "dedup entries read by the window sweeper "
+            "(a partition where nothing can have expired yet is not read)",
+            ["region", "worker"], registry=r).labels(**labels)
         self.delivery_retries = Counter(
             "flk_stream_delivery_retries", "batches re-processed after a delivery failure",
             ["region", "worker"], registry=r).labels(**labels)

@@ -47,11 +47,70 @@ def test_the_sweep_is_incremental_and_wraps_around() -> None:
     assert s.expired(0, _scan(entries)) == [b"t/000", b"t/001", b"t/002"]
 
 
+def _counting(entries: dict[bytes, bytes], reads: list[bytes]):  # type: ignore[no-untyped-def]
+    scan = _scan(entries)
+
+    def items(start: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in scan(start):
+            reads.append(key)
+            yield key, value
+    return items
+
+
+def test_a_partition_where_nothing_can_have_expired_is_not_read() -> None:
+    entries = {f"t/{i:03d}".encode(): encode_entry(5000 + i, b"o") for i in range(10)}
+    reads: list[bytes] = []
+    s = Sweeper(grace_ms=100, step=4)
+    s.advance({0: 1000})
+    for _ in range(3):  # one full pass in steps of 4: the floor is the earliest expiry
+        assert s.expired(0, _counting(entries, reads)) == []
+    assert s.floors[0] == 5000 and len(set(reads)) == 10
+    reads.clear()
+    s.advance({0: 5100})  # limit 5000: still nothing expires before it
+    assert s.expired(0, _counting(entries, reads)) == [] and reads == []
+    # A later write with an earlier expiry lowers the floor: the partition is read again.
+    entries[b"t/late"] = encode_entry(4000, b"o")
+    s.wrote([(0, entries[b"t/late"]), (1, encode_entry(1, b"o")), (0, b"not an entry")])
+    assert s.floors == {0: 4000}  # partition 1 has no proved floor to lower
+    found = [k for _ in range(3) for k in s.expired(0, _counting(entries, reads))]
+    assert reads, "a write below the floor did not make the sweeper read the partition again"
+    assert found == [b"t/late"] and s.examined == 10 + len(entries)
+
+
+def test_a_write_during_a_pass_keeps_the_floor_below_it() -> None:
+    entries = {f"t/{i:03d}".encode(): encode_entry(5000, b"o") for i in range(6)}
+    s = Sweeper(grace_ms=0, step=3)
+    s.advance({0: 10})
+    assert s.expired(0, _scan(entries)) == []  # t/000..t/002 read
+    # Written behind the cursor: the rest of this pass will not read it.
+    entries[b"t/000a"] = encode_entry(20, b"o")
+    s.wrote([(0, entries[b"t/000a"])])
+    assert s.expired(0, _scan(entries)) == []
+    assert s.expired(0, _scan(entries)) == []  # the end of the pass
+    assert s.floors[0] == 20
+    s.advance({0: 21})
+    assert b"t/000a" in s.expired(0, _scan(entries))
+
+
+def test_an_entry_not_yet_deleted_keeps_the_floor_below_it() -> None:
+    entries = {b"t/a": encode_entry(5, b"o"), b"t/b": encode_entry(9000, b"o")}
+    s = Sweeper(grace_ms=0, step=10)
+    s.advance({0: 10})
+    assert s.expired(0, _scan(entries)) == [b"t/a"]
+    # Its tombstone was not delivered: the entry stays, and the next sweep must find it.
+    assert s.floors[0] == 5
+    assert s.expired(0, _scan(entries)) == [b"t/a"]
+    del entries[b"t/a"]
+    assert s.expired(0, _scan(entries)) == [] and s.floors[0] == 9000
+
+
 def test_a_partition_that_moved_away_forgets_its_clock() -> None:
     s = Sweeper(grace_ms=0, step=10)
     s.advance({0: 50, 1: 60})
+    s.expired(0, _scan({}))
+    assert s.floors[0] > 0
     s.forget(0)
-    assert 0 not in s.clocks and s.clocks[1] == 60
+    assert 0 not in s.clocks and 0 not in s.floors and s.clocks[1] == 60
     assert s.expired(0, _scan({b"t/x": encode_entry(0, b"o")})) == []
 
 
