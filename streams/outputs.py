@@ -103,4 +103,9 @@ class Outputs:
         return offsets
 
     def close(self, timeout_s: float = 5.0) -> None:
+        """Wait up to `timeout_s` for what is queued, drop the rest (its batch was never
+        acknowledged on the source, so it is processed again) and stop the producer's
+        threads, which would otherwise keep reconnecting until the process exits."""
         self._producer.flush(timeout_s)
+        self._producer.purge()
+        self._producer.close()

@@ -204,7 +204,9 @@ def _filter_after_reopen(tmp_path: Any, open_db: Any) -> str:
 def _table_options(settings: Any) -> dict[str, Any]:
     from streams.app import DedupWorker
 
-    store: Any = DedupWorker(settings).table.data
+    worker = DedupWorker(settings)
+    worker.outputs.close(0)  # its producer would keep dialling the broker until the tests end
+    store: Any = worker.table.data
     return dict(store.options)
 
 
