@@ -13,7 +13,8 @@ was paid for by a token taken from the one bucket in Redis, and a quota is never
 keep leases from starving the other processes near a limit, a grant is also at most an eighth
 of the tokens (and of the quota) left, so close to the limit every decision is again one
 script call per request, exact as without leases. A tenant with a low rate (under 100/s)
-always gets leases of one token. Concurrent requests of one tenant share one call in flight.
+always gets leases of one token. Concurrent requests of one tenant share one call in flight:
+they wait in the tenant's queue, and each grant's tokens go to that many of them in order.
 
 The script is registered once (`Redis.register_script`) and run by its digest (EVALSHA) in the
 process's per-turn pipeline (gateway/redisio.py); a Redis that does not know it (restarted)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Final
 
@@ -117,15 +119,16 @@ class Verdict:
 _ALLOWED: Final = Verdict(True, 0, None)
 
 
-def _settle(waiters: list[asyncio.Future[Verdict | None]], verdict: Verdict | None,
-            error: BaseException | None = None) -> None:  # fmt: skip
-    for w in waiters:
-        if w.done():  # a waiter cancelled meanwhile
-            continue
-        if error is not None:
-            w.set_exception(error)
-        else:
-            w.set_result(verdict)
+def _prune(queue: deque[asyncio.Future[Verdict]]) -> bool:
+    """Drop waiters that went away (cancelled) from the front; is anyone still waiting?"""
+    while queue and queue[0].done():
+        queue.popleft()
+    return bool(queue)
+
+
+def _answer(waiter: asyncio.Future[Verdict], verdict: Verdict) -> None:
+    if not waiter.done():
+        waiter.set_result(verdict)
 
 
 class Limiter:
@@ -138,43 +141,65 @@ class Limiter:
         self._timeout_s = timeout_s
         self._script = self._redis.register_script(_SCRIPT)
         self._leases: dict[str, _Lease] = {}
-        self._asking: dict[str, list[asyncio.Future[Verdict | None]]] = {}
+        self._asking: dict[str, deque[asyncio.Future[Verdict]]] = {}
+        self._pumps: dict[str, asyncio.Task[None]] = {}  # held: a running task needs a reference
 
     async def take(self, tenant: Tenant) -> Verdict:
         """The decision for one submit; raises one of REDIS_ERRORS when Redis does not give it
         within the timeout (pool wait, connect, write and read together)."""
-        while True:
-            lease = self._leases.get(tenant.id)
-            if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
-                lease.left -= 1
-                return _ALLOWED
-            waiting = self._asking.get(tenant.id)
-            if waiting is None:
-                break
-            # Another request of this tenant is asking Redis: its answer serves this one too
-            # (a refusal), or its grant does (the loop takes from the new lease). A future of
-            # its own per waiter (not a shield of the asker's: a third of the cost, and under
-            # load a good share of requests wait here); None: the asker went away, ask again.
-            mine: asyncio.Future[Verdict | None] = asyncio.get_running_loop().create_future()
-            waiting.append(mine)
-            verdict = await mine
-            if verdict is not None and not verdict.allowed:
-                return verdict
-        waiters: list[asyncio.Future[Verdict | None]] = []
-        self._asking[tenant.id] = waiters
+        lease = self._leases.get(tenant.id)
+        if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
+            lease.left -= 1
+            return _ALLOWED
+        # The lease is spent: wait in the tenant's queue, served by one task asking Redis.
+        queue = self._asking.get(tenant.id)
+        if queue is None:
+            queue = self._asking[tenant.id] = deque()
+            self._pumps[tenant.id] = asyncio.create_task(self._pump(tenant, queue))
+        mine: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        queue.append(mine)
+        return await mine
+
+    async def _pump(self, tenant: Tenant, queue: deque[asyncio.Future[Verdict]]) -> None:
+        """Serve the tenant's queue in arrival order: each grant's tokens go to that many
+        waiters, the others keep waiting for the next call; a refusal or an error answers
+        every waiter. Each waiter is woken once. (Waking them all for every grant, as
+        before, cost O(waiters²) wake-ups under overload: with thousands of requests queued
+        it was a quarter of a busy gateway's time, and kept it overloaded.)"""
         try:
-            verdict = await self._ask(tenant)
-        except asyncio.CancelledError:
-            _settle(waiters, None)
-            raise
+            while True:
+                self._hand_out(tenant.id, queue)
+                if not _prune(queue):
+                    return
+                verdict = await self._ask(tenant)
+                if not verdict.allowed:
+                    while queue:
+                        _answer(queue.popleft(), verdict)
+                    return
+                if _prune(queue):  # the call's own token: the longest waiter's
+                    _answer(queue.popleft(), verdict)
         except BaseException as exc:
-            _settle(waiters, None, exc)
-            raise
-        else:
-            _settle(waiters, verdict)
-            return verdict
+            while queue:
+                waiter = queue.popleft()
+                if waiter.done():
+                    continue
+                if isinstance(exc, asyncio.CancelledError):
+                    waiter.cancel()
+                else:
+                    waiter.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise  # cancelled (shutdown): the waiters have their error
         finally:
             del self._asking[tenant.id]
+            del self._pumps[tenant.id]
+
+    def _hand_out(self, tenant_id: str, queue: deque[asyncio.Future[Verdict]]) -> None:
+        lease = self._leases.get(tenant_id)
+        if lease is None or time.monotonic() >= lease.expires:
+            return
+        while lease.left > 0 and _prune(queue):
+            lease.left -= 1
+            _answer(queue.popleft(), _ALLOWED)
 
     async def _ask(self, tenant: Tenant) -> Verdict:
         terms = (tenant.rate_per_s, tenant.burst, tenant.daily_quota)

@@ -130,6 +130,62 @@ def test_concurrent_requests_of_a_tenant_share_one_call(platform: Layout) -> Non
     asyncio.run(run())
 
 
+class _CountingFutures:
+    """Stands in for the asyncio module inside gateway.limits and counts the futures it
+    makes: one per request that waits."""
+
+    def __init__(self) -> None:
+        self.made = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(asyncio, name)
+
+    def get_running_loop(self) -> object:
+        loop, outer = asyncio.get_running_loop(), self
+
+        class _Loop:
+            def create_future(self) -> asyncio.Future[object]:
+                outer.made += 1
+                return loop.create_future()
+
+        return _Loop()
+
+
+def test_a_queue_of_waiters_is_woken_once_each_in_arrival_order(
+    platform: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2,000 requests of one tenant at once, 100 tokens per grant: every request waits for a
+    future of its own once and is admitted in arrival order.
+    (Waking every waiter at each grant costs O(waiters²): under overload that kept a gateway
+    overloaded.)"""
+    from gateway import limits
+
+    counting = _CountingFutures()
+    monkeypatch.setattr(limits, "asyncio", counting)
+    tenant = _tenant(rate=100_000, burst=100_000, quota=0)
+    assert lease_size(tenant) == 100
+
+    async def run() -> list[int]:
+        client = connect_redis(platform.regions[0].redis_url)
+        limiter = Limiter(TurnPipeline(client), "test")
+        admitted: list[int] = []
+
+        async def one(i: int) -> None:
+            if (await limiter.take(tenant)).allowed:
+                admitted.append(i)
+
+        try:
+            await asyncio.gather(*(one(i) for i in range(2000)))
+            await limiter.reset(tenant.id)
+            return admitted
+        finally:
+            await client.aclose()
+
+    admitted = asyncio.run(run())
+    assert admitted == list(range(2000))
+    assert counting.made == 2000, f"{counting.made} futures for 2,000 waiting requests"
+
+
 def test_leases_never_admit_more_than_the_bucket(platform: Layout) -> None:
     """Two processes' limiters, each with 40 requests in flight at a time, for a tenant whose
     bucket holds 300 and refills 1,000/s: what both admit together stays within the bucket
