@@ -31,6 +31,10 @@ def serve(settings: Settings) -> None:
     config = uvicorn.Config(
         create_app(settings), host=settings.host, port=settings.port, loop="uvloop",
         http="httptools", lifespan="on", access_log=False, log_level="warning",
+        # No logging config of uvicorn's own: applying one (dictConfig) closes the handlers
+        # already installed, and a closed MemoryHandler keeps every later record in memory
+        # and writes none of them (the access log and every warning were lost that way).
+        log_config=None,
         server_header=False, timeout_graceful_shutdown=5, backlog=2048,
         # Clients connect directly; no proxy's X-Forwarded-* headers to trust (and no
         # middleware pass per request).
