@@ -56,6 +56,10 @@ def test_up_down_up(scratch_home: Path) -> None:
         assert again.returncode == 0 and "Already running" in again.stdout, again.stdout
         st = json.loads(_flk(env, "status", "--json").stdout)
         assert st["healthy"] is True
+        for region in ("eu-west", "us-east"):  # the pipeline's own processes are reported too
+            apps = {k: v["healthy"] for k, v in st["regions"][region].items()
+                    if k.startswith(("gateway-", "worker-"))}  # fmt: skip
+            assert apps == {"worker-0": True, "gateway-0": True, "gateway-1": True}, apps
         ids = {r: st["regions"][r]["kafka"]["cluster_id"] for r in ("eu-west", "us-east")}
 
         down = _flk(env, "down")
