@@ -147,8 +147,8 @@ class Limiter:
     async def take(self, tenant: Tenant) -> Verdict:
         """The decision for one submit; raises one of REDIS_ERRORS when Redis does not give it
         within the timeout (pool wait, connect, write and read together)."""
-        lease = self._leases.get(tenant.id)
-        if lease is not None and lease.left > 0 and time.monotonic() < lease.expires:
+        lease = self._live_lease(tenant.id)
+        if lease is not None and lease.left > 0:
             lease.left -= 1
             return _ALLOWED
         # The lease is spent: wait in the tenant's queue, served by one task asking Redis.
@@ -193,9 +193,15 @@ class Limiter:
             del self._asking[tenant.id]
             del self._pumps[tenant.id]
 
-    def _hand_out(self, tenant_id: str, queue: deque[asyncio.Future[Verdict]]) -> None:
+    def _live_lease(self, tenant_id: str) -> _Lease | None:
+        """The tenant's lease while it may still be spent (expired: given back by the next
+        call)."""
         lease = self._leases.get(tenant_id)
-        if lease is None or time.monotonic() >= lease.expires:
+        return lease if lease is not None and time.monotonic() < lease.expires else None
+
+    def _hand_out(self, tenant_id: str, queue: deque[asyncio.Future[Verdict]]) -> None:
+        lease = self._live_lease(tenant_id)
+        if lease is None:
             return
         while lease.left > 0 and _prune(queue):
             lease.left -= 1

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from infra import apps, jvm, kafka, mirror, postgres, redis, s3
-from infra.layout import GATEWAY, WORKER_WEB, Layout, Region
+from infra.layout import Layout, Region
 from infra.procs import Service, Supervisor
 from topics import apply as topics_apply
 from topics.catalogue import catalogue
@@ -224,15 +224,14 @@ def _app_status(region: Region, sup: Supervisor) -> dict[str, Any]:
     many `FLK_WORKERS` / `FLK_GATEWAYS` asked for then): healthy = alive and `/readyz` 200."""
     out: dict[str, Any] = {}
     recorded = set(sup.recorded())
-    for kind, offset in (("worker", WORKER_WEB), ("gateway", GATEWAY)):
+    for kind, service in (("worker", apps.worker), ("gateway", apps.gateway)):
         prefix = f"{region.name}-{kind}-"
         indexes = sorted(int(key[len(prefix):]) for key in recorded
                          if key.startswith(prefix) and key[len(prefix):].isdigit())  # fmt: skip
-        for k in indexes:
-            url = f"http://127.0.0.1:{region.port(offset + k)}"
-            pid = sup.pid(f"{prefix}{k}")
-            out[f"{kind}-{k}"] = {
-                "url": url, "pid": pid, "log": str(region.log_dir / f"{kind}-{k}.log"),
-                "healthy": pid is not None and apps.ready(f"{url}/readyz"),
+        for svc in (service(region, k) for k in indexes):
+            pid = sup.pid(svc.key)
+            out[svc.name] = {
+                "url": f"http://127.0.0.1:{svc.ports[0]}", "pid": pid, "log": str(svc.log),
+                "healthy": pid is not None and svc.health is not None and svc.health(),
             }  # fmt: skip
     return out

@@ -310,8 +310,7 @@ class DedupWorker:
                 "rebalancing": bool(self.app.rebalancing)}  # fmt: skip
 
     def status(self) -> dict[str, Any]:
-        actives = sorted(tp.partition for tp in self.app.assignor.assigned_actives()
-                         if tp.topic == self.changelog_topic)  # fmt: skip
+        actives = sorted(self._active_partitions())
         standby_tps = [tp for tp in self.app.assignor.assigned_standbys()
                        if tp.topic == self.changelog_topic]  # fmt: skip
         standbys = sorted(tp.partition for tp in standby_tps)
@@ -495,6 +494,7 @@ class DedupWorker:
                 self.metrics.swept.inc(len(keys))
 
     def _active_partitions(self) -> set[int]:
+        """The table partitions this worker holds as the active copy."""
         topic = self.changelog_topic
         return {tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic}
 

@@ -43,6 +43,7 @@ class Sweeper:
     # partition → the lowest expiry met so far by the pass in progress (writes included)
     _low: dict[int, int] = field(default_factory=dict)
     examined: int = 0  # entries read by all sweeps so far
+
     def advance(self, event_time: dict[int, int]) -> None:
         for p, ms in event_time.items():
             if ms > self.clocks.get(p, -1):
