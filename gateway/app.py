@@ -24,6 +24,7 @@ from starlette.types import Receive, Scope, Send
 
 from gateway import errors as E
 from gateway import routes
+from gateway.accesslog import AccessLog
 from gateway.backpressure import LagMonitor
 from gateway.hlc import HybridClock
 from gateway.limits import Limiter
@@ -56,6 +57,8 @@ class Gateway:
         self._broker_ok = False
         self._broker_at = 0.0
         self.admitted = 0  # submits past the pre-WAL checks, not answered yet
+        self.access = AccessLog(settings.access_log_file, settings.access_log_max_bytes,
+                                settings.access_log_backups) if settings.access_log else None
         # Built in start(): they need the running loop.
         self.redis: Redis
         self.redis_batch: TurnPipeline
@@ -103,6 +106,8 @@ class Gateway:
         await self.outcomes.close()
         await self.redis_batch.close()
         await self.redis.aclose()
+        if self.access is not None:
+            self.access.close()
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -118,7 +123,9 @@ class Gateway:
         while True:
             await asyncio.sleep(self.settings.reload_interval_s)
             for handler in logging.getLogger().handlers:
-                handler.flush()  # the buffered access log (gateway/server.py)
+                handler.flush()  # buffered info lines (gateway/server.py)
+            if self.access is not None:
+                self.access.flush()
             try:
                 if self.tenants.maybe_reload():
                     snap = self.tenants.snapshot

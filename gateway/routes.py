@@ -167,9 +167,9 @@ async def submit(gw: Gateway, scope: Scope, receive: Receive) -> Response | None
     status = CLIENT_CLOSED if response is None else response.status_code
     gw.metrics.latency_r.observe(time.perf_counter() - t0)
     gw.metrics.count(out.tenant, "submit", status)
-    if gw.settings.access_log:
-        log.info("submit request_id=%s tenant=%s pcs_id=%s status=%s reason=%s", rid,
-                 out.tenant, out.pcs_id, status, out.reason)
+    if gw.access is not None:
+        gw.access.line(f"submit request_id={rid} tenant={out.tenant} pcs_id={out.pcs_id} "
+                       f"status={status} reason={out.reason}")
     return response
 
 

@@ -18,8 +18,8 @@ def _logging(settings: Settings) -> None:
     stream.setFormatter(logging.Formatter(
         f"%(asctime)s %(levelname)s %(name)s [{settings.region.name}/{settings.index}] "
         "%(message)s"))
-    # Access lines are buffered (a write per line is a syscall per request); warnings and
-    # errors flush at once, and the app flushes the buffer every second.
+    # Info lines are buffered; warnings and errors flush at once, and the app flushes the
+    # buffer every second. Access lines have a file of their own (gateway/accesslog.py).
     buffered = logging.handlers.MemoryHandler(256, logging.WARNING, stream, flushOnClose=True)
     root = logging.getLogger()
     root.setLevel(settings.log_level.upper())

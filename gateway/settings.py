@@ -44,6 +44,9 @@ class Settings:
     request_marker_ttl_s: int
     log_level: str
     access_log: bool
+    access_log_file: Path
+    access_log_max_bytes: int
+    access_log_backups: int
 
     @property
     def reply_partition(self) -> int:
@@ -91,6 +94,16 @@ def load_settings(
     if level not in ("debug", "info", "warning", "error"):
         raise ConfigError(f"Setting 'FLK_GATEWAY_LOG_LEVEL' has invalid value {level!r}: "
                           "use debug, info, warning or error")
+    log_mb = config("GATEWAY_ACCESS_LOG_MAX_MB", cast=int, default=64)
+    if log_mb < 1:
+        raise ConfigError(f"Setting 'FLK_GATEWAY_ACCESS_LOG_MAX_MB' has invalid value {log_mb}: "
+                          "must be ≥ 1")
+    backups = config("GATEWAY_ACCESS_LOG_BACKUPS", cast=int, default=4)
+    if not 0 <= backups <= 100:
+        raise ConfigError(f"Setting 'FLK_GATEWAY_ACCESS_LOG_BACKUPS' has invalid value {backups}:"
+                          " must be in 0..100")
+    access_file = config("GATEWAY_ACCESS_LOG_FILE", default="") or str(
+        reg.log_dir / f"gateway-{index}-access.log")
     return Settings(
         region=reg,
         index=index,
@@ -116,4 +129,7 @@ def load_settings(
         request_marker_ttl_s=config("GATEWAY_REQUEST_MARKER_TTL_S", cast=int, default=86_400),
         log_level=level,
         access_log=config("GATEWAY_ACCESS_LOG", cast=bool, default=True),
+        access_log_file=Path(access_file),
+        access_log_max_bytes=log_mb * MIB,
+        access_log_backups=backups,
     )

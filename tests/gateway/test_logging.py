@@ -1,5 +1,6 @@
-"""The gateway's log (issue 4: "Logs never contain a body"): one access line per submit, in the
-file `flk up` gives the process, and nothing of a body in it."""
+"""The gateway's logs (issue 4: "Logs never contain a body"): one access line per submit in the
+process's access log (`gateway-<k>-access.log`), and nothing of a body in it or in the
+process's own log (`gateway-<k>.log`)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def test_each_submit_has_an_access_line_and_no_body_is_logged(platform: Layout) 
                     headers={"X-Tenant-Id": "default", "X-Request-Id": ok_rid})  # fmt: skip
     assert ok.status_code in (200, 202), ok.text
 
-    log = region.log_dir / "gateway-0.log"
+    log = region.log_dir / "gateway-0-access.log"
     deadline = time.monotonic() + 15  # access lines are flushed every second
     text = ""
     while not (bad_rid in text and ok_rid in text):
@@ -40,4 +41,6 @@ def test_each_submit_has_an_access_line_and_no_body_is_logged(platform: Layout) 
     lines = {rid: [line for line in text.splitlines() if rid in line] for rid in (bad_rid, ok_rid)}
     assert len(lines[bad_rid]) == 1 and "status=400" in lines[bad_rid][0], lines
     assert len(lines[ok_rid]) == 1 and f"status={ok.status_code}" in lines[ok_rid][0], lines
-    assert marker not in text, "a request body reached the gateway's log"
+    assert marker not in text, "a request body reached the gateway's access log"
+    assert marker not in (region.log_dir / "gateway-0.log").read_text(errors="replace"), \
+        "a request body reached the gateway's log"

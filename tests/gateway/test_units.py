@@ -203,6 +203,14 @@ def test_settings_defaults_and_budget_check(tmp_path: Path) -> None:
     assert s.max_in_flight == 2000
     with pytest.raises(ConfigError, match="FLK_GATEWAY_MAX_IN_FLIGHT"):
         load_settings("eu-west", 0, Config(None, environ={**env, "FLK_GATEWAY_MAX_IN_FLIGHT": "0"}))
+    assert s.access_log_file == tmp_path / "eu-west" / "logs" / "gateway-1-access.log"
+    assert (s.access_log_max_bytes, s.access_log_backups) == (64 * 1024 * 1024, 4)
+    with pytest.raises(ConfigError, match="FLK_GATEWAY_ACCESS_LOG_MAX_MB"):
+        load_settings("eu-west", 0, Config(None, environ={
+            **env, "FLK_GATEWAY_ACCESS_LOG_MAX_MB": "0"}))
+    with pytest.raises(ConfigError, match="FLK_GATEWAY_ACCESS_LOG_BACKUPS"):
+        load_settings("eu-west", 0, Config(None, environ={
+            **env, "FLK_GATEWAY_ACCESS_LOG_BACKUPS": "-1"}))
 
 
 def test_a_request_waiting_on_a_limiter_call_outlives_the_request_that_started_it() -> None:
