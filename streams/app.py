@@ -477,21 +477,30 @@ class DedupWorker:
             async with self._lock:
                 if self.app.rebalancing or p not in self._active_partitions():
                     return
-                examined = self.sweeper.examined
-                keys = self.sweeper.expired(p, self.view.scan(p))
-                self.metrics.sweep_examined.inc(self.sweeper.examined - examined)
-                if not keys:
-                    continue
-                self.outputs.send([Out(topic, p, k, None) for k in keys])
+                t0 = time.perf_counter()
                 try:
-                    offsets = await asyncio.get_running_loop().run_in_executor(
-                        None, self.outputs.flush, self.s.delivery_timeout_ms / 1000 + 5)
-                except DeliveryError as exc:
-                    log.warning("sweep of %d entries not delivered (%s); next time",
-                                len(keys), exc)  # fmt: skip
-                    return
-                self._commit({}, [(p, k) for k in keys], offsets)
-                self.metrics.swept.inc(len(keys))
+                    if not await self._sweep_partition(topic, p):
+                        return
+                finally:
+                    self.metrics.sweep_hold.observe(time.perf_counter() - t0)
+
+    async def _sweep_partition(self, topic: str, p: int) -> bool:
+        """One sweep step of partition `p`, under the stage's lock; False: stop this round."""
+        examined = self.sweeper.examined
+        keys = self.sweeper.expired(p, self.view.scan(p))
+        self.metrics.sweep_examined.inc(self.sweeper.examined - examined)
+        if not keys:
+            return True
+        self.outputs.send([Out(topic, p, k, None) for k in keys])
+        try:
+            offsets = await asyncio.get_running_loop().run_in_executor(
+                None, self.outputs.flush, self.s.delivery_timeout_ms / 1000 + 5)
+        except DeliveryError as exc:
+            log.warning("sweep of %d entries not delivered (%s); next time", len(keys), exc)
+            return False
+        self._commit({}, [(p, k) for k in keys], offsets)
+        self.metrics.swept.inc(len(keys))
+        return True
 
     def _active_partitions(self) -> set[int]:
         """The table partitions this worker holds as the active copy."""

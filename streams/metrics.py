@@ -70,6 +70,11 @@ class StreamMetrics:
             "flk_stream_sweep_examined_entries", "dedup entries read by the window sweeper "
             "(a partition where nothing can have expired yet is not read)",
             ["region", "worker"], registry=r).labels(**labels)
+        self.sweep_hold = Histogram(
+            "flk_stream_sweep_hold_seconds", "time one partition's sweep held the stage (no "
+            "batch runs meanwhile): the read, and when it found expired entries their "
+            "tombstones delivered and the deletes written", ["region", "worker"],
+            buckets=_STAGE, registry=r).labels(**labels)
         self.delivery_retries = Counter(
             "flk_stream_delivery_retries", "batches re-processed after a delivery failure",
             ["region", "worker"], registry=r).labels(**labels)

@@ -15,7 +15,16 @@ from infra.procs import Supervisor
 from streams import walgen
 from streams.dedup import encode_entry
 from streams.sweeper import Sweeper
-from tests.streams.live import Replies, Submitter, Watch, changelog, key_of, status, wait_for
+from tests.streams.live import (
+    Replies,
+    Submitter,
+    Watch,
+    changelog,
+    key_of,
+    metric,
+    status,
+    wait_for,
+)
 
 
 def _scan(entries: dict[bytes, bytes]):  # type: ignore[no-untyped-def]
@@ -149,6 +158,10 @@ def test_an_expired_entry_is_deleted_with_a_changelog_tombstone(platform: Layout
             return any(s.key == key and s.value is None for s in entries.seen)
 
         wait_for("a changelog tombstone for the expired entry", tombstone, timeout=30)
+        assert metric(region, "flk_stream_swept_entries_total") >= 1
+        # each partition step under the stage's lock is timed, the deleting ones included
+        assert metric(region, "flk_stream_sweep_hold_seconds_count") >= 1
+        assert metric(region, "flk_stream_sweep_hold_seconds_sum") > 0
         again = sub.record(data, tenant=tenant, ms=t0 + 6000)
         sub.send([again])
         reply = replies.wait([again.request_id])[again.request_id]
