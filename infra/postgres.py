@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import signal
 import subprocess
 from pathlib import Path
 
@@ -104,6 +105,13 @@ def service(region: Region) -> Service:
         # checkpoints every 1 GiB of WAL (the default) made every one of those pages a
         # full-page image again and again as the table grew.
         "-c", "max_wal_size=4GB", "-c", "checkpoint_timeout=15min",
+        # Autovacuum and autoanalyze of the multi-million-row outcome tables at the default
+        # pace (2 ms of sleep per 200 cost units) took a core from a machine already busy with
+        # the traffic: a VACUUM ANALYZE of `outcomes` at that pace during 1,000 submits/s made
+        # the origin p99 703 ms; at 20 ms, 153 ms (docs/performance.md, session 7). Slower
+        # vacuums are fine here: the tables are insert-mostly and vacuumed every few 100k rows.
+        "-c", "autovacuum_vacuum_cost_delay=20ms",
+        "-c", "log_autovacuum_min_duration=10s",
     ]  # fmt: skip
     return Service(
         name="postgres",
@@ -113,6 +121,11 @@ def service(region: Region) -> Service:
         ports=[region.port(POSTGRES)],
         health=lambda: ensure_database(region),
         user=user,
+        # Fast shutdown: SIGTERM is PostgreSQL's "smart" shutdown, which waits for every
+        # client to disconnect — the gateways' and workers' pooled connections never do, so
+        # a restart of PostgreSQL alone ended in SIGKILL after 30 s, and the next start could
+        # meet the lock file of the killed server while its backends were still exiting.
+        stop_signal=signal.SIGINT,
         stop_timeout_s=30.0,
     )
 

@@ -37,6 +37,8 @@ class Service:
     cwd: Path | None = None
     user: str | None = None
     stop_timeout_s: float = 30.0
+    # What asks the process to stop before SIGKILL (PostgreSQL: SIGINT, see infra/postgres.py).
+    stop_signal: signal.Signals = signal.SIGTERM
 
     @property
     def key(self) -> str:
@@ -92,6 +94,12 @@ class Supervisor:
             return None
         return pid
 
+    def _stop_signal(self, key: str) -> signal.Signals:
+        try:
+            return signal.Signals(json.loads(self._pidfile(key).read_text())["stop_signal"])
+        except (OSError, ValueError, KeyError):
+            return signal.SIGTERM
+
     def recorded(self) -> list[str]:
         if not self.run_dir.is_dir():
             return []
@@ -128,9 +136,10 @@ class Supervisor:
             why = launcher.stderr.strip().splitlines()[-1:] or ["no output"]
             raise PlatformError(f"Could not start {svc.label}: {why[0]}")
         pid = int(launcher.stdout.strip())
-        self._pidfile(svc.key).write_text(
-            json.dumps({"pid": pid, "start_time": _start_time(pid), "log": str(svc.log)})
-        )
+        self._pidfile(svc.key).write_text(json.dumps({
+            "pid": pid, "start_time": _start_time(pid), "log": str(svc.log),
+            "stop_signal": int(svc.stop_signal),
+        }))  # fmt: skip
         return pid
 
     def start(self, svc: Service, timeout_s: float) -> bool:
@@ -166,7 +175,8 @@ class Supervisor:
             time.sleep(0.25)
 
     def stop(self, key: str, timeout_s: float = 30.0) -> bool:
-        """Stop the process group recorded under `key`: SIGTERM, then SIGKILL after timeout."""
+        """Stop the process group recorded under `key`: its stop signal (SIGTERM unless the
+        service named another), then SIGKILL after timeout."""
         return bool(self.stop_many([key], timeout_s))
 
     def stop_many(self, keys: list[str], timeout_s: float = 30.0) -> list[str]:
@@ -178,7 +188,7 @@ class Supervisor:
                 self._pidfile(key).unlink(missing_ok=True)
             else:
                 live[key] = pid
-                _signal_group(pid, signal.SIGTERM)
+                _signal_group(pid, self._stop_signal(key))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(
             _start_time(pid) is not None for pid in live.values()

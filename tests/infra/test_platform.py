@@ -46,6 +46,46 @@ def test_stores_answer_per_region(platform: Layout) -> None:
         assert region.s3_bucket in s3.bucket_names(platform, region)
 
 
+def test_background_work_is_paced_for_a_shared_machine(platform: Layout) -> None:
+    """PostgreSQL's autovacuum sleeps 20 ms per 200 cost units (the default 2 ms let it take a
+    core from the traffic), and MirrorMaker runs no checkpoint tasks (no offsets are
+    translated; each task polled the offset-syncs topic every 25 ms)."""
+    import psycopg
+
+    for region in platform.regions:
+        with psycopg.connect(region.postgres_dsn, connect_timeout=2) as conn:
+            row = conn.execute("SHOW autovacuum_vacuum_cost_delay").fetchone()
+        assert row is not None and row[0] == "20ms", row
+    props = mirror.config_path(platform).read_text()
+    assert "emit.checkpoints.interval.seconds = -1" in props.splitlines()
+
+
+def test_postgres_stops_at_once_with_clients_connected(platform: Layout) -> None:
+    """PostgreSQL alone is stopped and started again while clients hold connections (the
+    gateways' and workers', and one here): the supervisor asks for a fast shutdown, which ends
+    their sessions and shuts down cleanly — SIGTERM, a smart shutdown, waited for clients that
+    never leave until the supervisor killed the server."""
+    import psycopg
+
+    region = platform.regions[0]
+    sup = Supervisor(platform.run_dir)
+    svc = postgres.service(region)
+    client = psycopg.connect(region.postgres_dsn, connect_timeout=2)
+    client.execute("SELECT 1")
+    mark = svc.log.stat().st_size
+    try:
+        assert sup.stop(svc.key)
+    finally:
+        client.close()
+        sup.start(svc, 120)
+    with svc.log.open("rb") as fh:
+        fh.seek(mark)
+        text = fh.read().decode(errors="replace")
+    assert "received fast shutdown request" in text, text[-2000:]
+    assert "database system is shut down" in text, text[-2000:]
+    assert postgres.version(region).startswith("PostgreSQL")
+
+
 def test_status_json_reports_every_region(platform: Layout) -> None:
     st = plat.status(platform)
     assert st["healthy"] is True
