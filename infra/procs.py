@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flk.errors import PlatformError, PortInUseError
 from infra import ports
@@ -82,23 +83,25 @@ class Supervisor:
     def _pidfile(self, key: str) -> Path:
         return self.run_dir / f"{key}.json"
 
+    def _record(self, key: str) -> dict[str, Any] | None:
+        try:
+            record: dict[str, Any] = json.loads(self._pidfile(key).read_text())
+        except (OSError, ValueError):
+            return None
+        return record
+
     def pid(self, key: str) -> int | None:
         """The pid of the live process recorded under `key`, or None."""
-        path = self._pidfile(key)
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError):
+        return self._live(self._record(key))
+
+    @staticmethod
+    def _live(record: dict[str, Any] | None) -> int | None:
+        if record is None:
             return None
         pid = int(record["pid"])
         if _start_time(pid) != record.get("start_time"):
             return None
         return pid
-
-    def _stop_signal(self, key: str) -> signal.Signals:
-        try:
-            return signal.Signals(json.loads(self._pidfile(key).read_text())["stop_signal"])
-        except (OSError, ValueError, KeyError):
-            return signal.SIGTERM
 
     def recorded(self) -> list[str]:
         if not self.run_dir.is_dir():
@@ -183,12 +186,13 @@ class Supervisor:
         """Stop several process groups at once (signal all, then wait): the stopped keys."""
         live: dict[str, int] = {}
         for key in keys:
-            pid = self.pid(key)
-            if pid is None:
+            record = self._record(key)
+            pid = self._live(record)
+            if record is None or pid is None:
                 self._pidfile(key).unlink(missing_ok=True)
             else:
                 live[key] = pid
-                _signal_group(pid, self._stop_signal(key))
+                _signal_group(pid, signal.Signals(record.get("stop_signal", signal.SIGTERM)))
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and any(
             _start_time(pid) is not None for pid in live.values()
