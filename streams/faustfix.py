@@ -39,6 +39,7 @@ from faust.types.tuples import ack_lock
 
 _original_new_offset = Consumer._new_offset
 _original_create_worker_consumer = AIOKafkaConsumerThread._create_worker_consumer
+_original_fetch_records = AIOKafkaConsumerThread._fetch_records
 _original_rocksdb_open = RocksDBOptions.open
 _applied = False
 _fetch_sizes = (1, 1500)  # (fetch_min_bytes, fetch_max_wait_ms), set by `apply`
@@ -65,6 +66,7 @@ def apply(fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500) -> None:
         RocksDBOptions.open = _open_rocksdb  # type: ignore[method-assign]
         AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
             _create_worker_consumer)
+        AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
         _applied = True
     _fetch_sizes = (fetch_min_bytes, fetch_max_wait_ms)
 
@@ -88,6 +90,29 @@ def _open_rocksdb(self: RocksDBOptions, path: Path, *, read_only: bool = False) 
                          access_type=access)
     db.set_read_options(rocksdict.ReadOptions())
     return db
+
+
+async def _fetch_records(self: Any, consumer: Any, active_partitions: Any,
+                         timeout: float | None = None, max_records: int | None = None) -> Any:
+    """Fetch only from the partitions Faust reads now, never from all of them.
+
+    Faust hands the consumer thread its live set of unpaused partitions, and aiokafka's
+    `fetched_records` takes an empty set for "every partition". When the set empties between
+    the request and the fetch (recovery pauses the active changelog partitions once they are
+    read, while the standby ones are still paused), the thread returned the prefetched records
+    of every partition, advancing their positions, and Faust's `getmany` then dropped those of
+    paused partitions. A standby changelog partition seeked to its stored offset lost the
+    records up to the head that way and was promoted later without them: a key decided
+    again with no memory of its first winner (the scale-and-kill test saw a request answered
+    `dedup_hit: false` after `true`). A snapshot taken here is a consistent copy (a set copy
+    runs under the GIL); an empty one fetches nothing."""
+    partitions: Any = active_partitions
+    if partitions is not None:
+        partitions = frozenset(partitions)
+        if not partitions:
+            return {}
+    return await _original_fetch_records(self, consumer, partitions, timeout=timeout,
+                                         max_records=max_records)  # fmt: skip
 
 
 def _create_worker_consumer(self: Any, transport: Any) -> Any:

@@ -8,6 +8,7 @@ from typing import Any
 
 from faust.stores.rocksdb import RocksDBOptions
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 from intervaltree import IntervalTree
 
@@ -222,3 +223,112 @@ def test_the_unpatched_open_loses_the_filter_on_reopen(tmp_path: Any) -> None:
         return faustfix._original_rocksdb_open(options, path)
 
     assert _filter_after_reopen(tmp_path, unpatched) == "filter_policy=nullptr"
+
+
+class _ConsumerThread:
+    """Stands in for Faust's consumer thread: runs what it is handed on a thread of its own
+    and records which thread called the aiokafka seek."""
+
+    def __init__(self) -> None:
+        self.seek_threads: list[Any] = []
+
+    def seek(self, tp: Any, offset: int) -> None:
+        import threading
+
+        self.seek_threads.append(threading.current_thread())
+
+    async def call_thread(self, fun: Any, *args: Any) -> Any:
+        import concurrent.futures
+
+        with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="consumer") as pool:
+            return await asyncio.wrap_future(pool.submit(fun, *args))
+
+
+def test_a_reseek_runs_on_the_consumer_thread() -> None:
+    """aiokafka's seek drops the partition's fetched records; from the worker's main thread it
+    raced the consumer thread draining them (KeyError in Fetcher.fetched_records, seen in CI)."""
+    import threading
+
+    from streams.app import DedupWorker
+    from streams.settings import load_settings
+
+    worker = DedupWorker(load_settings("eu-west", 0))
+    worker.outputs.close(0)
+    consumer: Any = worker.app.consumer
+    fake = _ConsumerThread()
+    consumer._thread = fake
+    worker.order.next[TP0] = 9
+    asyncio.run(worker._reseek(TP0, 5))
+    assert len(fake.seek_threads) == 1
+    assert fake.seek_threads[0] is not threading.main_thread()
+    assert consumer._read_offset[TP0] == 5
+    assert worker.order.next[TP0] == 5
+
+
+class _Fetcher:
+    """aiokafka's `Fetcher.fetched_records` contract, on records buffered per partition: an
+    empty (or no) partition set drains every partition; draining a partition consumes its
+    buffer (its position moves past the records)."""
+
+    def __init__(self, buffered: dict[TP, list[int]]) -> None:
+        self.buffered = buffered
+        self.asked: list[Any] = []
+        self._closed = False
+        self._subscriptions = type("S", (), {"fetch_context": lambda _: _Nothing()})()
+
+    async def fetched_records(self, partitions: Any, timeout: float = 0,
+                              max_records: int | None = None) -> dict[TP, list[int]]:  # fmt: skip
+        self.asked.append(partitions)
+        drained = {}
+        for tp in list(self.buffered):
+            if partitions and tp not in partitions:
+                continue
+            drained[tp] = self.buffered.pop(tp)
+        return drained
+
+
+class _Nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+STANDBY = TP("flk-dedup-eu-west-dedup-changelog", 5)
+
+
+def _thread_and_consumer(buffered: dict[TP, list[int]]) -> tuple[Any, Any]:
+    thread: Any = type("T", (), {})()
+    thread.consumer = type("C", (), {"flow_active": True})()
+    consumer: Any = type("K", (), {"_closed": False})()
+    consumer._fetcher = _Fetcher(buffered)
+    return thread, consumer
+
+
+def test_an_emptied_partition_set_fetches_nothing() -> None:
+    """Recovery pauses the active changelog partitions while the standby ones are still
+    paused: the live set Faust handed the consumer thread is empty by the time it fetches.
+    The standby partition's records (read from its stored offset) must stay buffered."""
+    faustfix.apply()
+    thread, consumer = _thread_and_consumer({STANDBY: [606823, 606824]})
+    fetch = AIOKafkaConsumerThread._fetch_records
+    got = asyncio.run(fetch(thread, consumer, set(), max_records=10))
+    assert got == {}
+    assert consumer._fetcher.buffered == {STANDBY: [606823, 606824]}
+
+
+def test_the_unpatched_fetch_drains_every_partition_on_an_empty_set() -> None:
+    # Why the patch exists: Faust's getmany then drops the paused partition's records.
+    thread, consumer = _thread_and_consumer({STANDBY: [606823, 606824]})
+    got = asyncio.run(faustfix._original_fetch_records(thread, consumer, set(), max_records=10))
+    assert got == {STANDBY: [606823, 606824]}
+
+
+def test_the_fetch_reads_a_snapshot_of_the_live_set() -> None:
+    faustfix.apply()
+    live = {TP0, STANDBY}
+    thread, consumer = _thread_and_consumer({TP0: [1], STANDBY: [7]})
+    asyncio.run(AIOKafkaConsumerThread._fetch_records(thread, consumer, live, max_records=10))
+    live.clear()  # the main thread pauses everything after the request was made
+    assert consumer._fetcher.asked == [frozenset({TP0, STANDBY})]
