@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any, cast
 
 import pytest
 from confluent_kafka.admin import AdminClient, ConfigResource
@@ -52,6 +53,32 @@ def test_apply_is_idempotent_and_applies_changed_configs(
     while _config(admin, spec.name, "retention.ms") != "120000" and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _config(admin, spec.name, "retention.ms") == "120000"
+
+
+class _StaleMetadata:
+    """An admin client whose topic listing predates the topics created since (metadata a
+    broker had not caught up with yet), everything else passed through."""
+
+    def __init__(self, admin: AdminClient, hidden: str) -> None:
+        self._admin, self._hidden = admin, hidden
+
+    def list_topics(self, *args: Any, **kwargs: Any) -> Any:
+        meta = self._admin.list_topics(*args, **kwargs)
+        meta.topics.pop(self._hidden, None)
+        return meta
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._admin, name)
+
+
+def test_a_topic_listed_late_is_not_reported_created(
+    admin_and_prefix: tuple[AdminClient, str],
+) -> None:
+    admin, prefix = admin_and_prefix
+    spec = TopicSpec(f"{prefix}.late", 3, True, {"retention.ms": "60000"})
+    assert apply(admin, [spec]).created == [spec.name]
+    again = apply(cast(AdminClient, _StaleMetadata(admin, spec.name)), [spec])
+    assert again.created == [] and again.unchanged == [spec.name]
 
 
 def test_partition_change_on_co_partitioned_topic_is_refused(
