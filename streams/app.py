@@ -407,13 +407,7 @@ class DedupWorker:
         every seek rewinds the in-order check, or records read again would count as done)."""
         self.metrics.reseeks.inc()
         self.order.rewind(tp, offset)
-        # On the consumer's own thread: Faust's Consumer.seek calls aiokafka's seek from this
-        # thread, which drops the partition's fetched records while the consumer thread may be
-        # draining them (KeyError in Fetcher.fetched_records, seen in CI).
-        consumer: Any = self.app.consumer
-        thread: Any = consumer._thread
-        await thread.call_thread(thread.seek, ensure_aiokafka_TP(tp), offset)
-        consumer._read_offset[tp] = offset if offset else None  # as Faust's Consumer.seek
+        await self.app.consumer.seek(tp, offset)  # on the consumer thread (streams/faustfix.py)
 
     async def _handle(self, events: list[EventT[Any]]) -> None:
         async with self._lock:

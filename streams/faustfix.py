@@ -1,5 +1,8 @@
-"""Two corrections to faust-streaming 0.15.3's offset bookkeeping, a watchdog, the
-consumer's fetch size and the table's RocksDB options on reopening (`apply`).
+"""Corrections to faust-streaming 0.15.3 (`apply`): its offset bookkeeping (two), a watchdog,
+the consumer's fetch size, the table's RocksDB options on reopening, and two hand-overs
+between the worker's threads — the consumer thread fetches from a snapshot of the partitions
+to read (`_fetch_records`: standby replicas lost changelog records) and seeks run on it
+(`_seek_on_consumer_thread`).
 
 Found by the scale-and-kill test (tests/streams/test_faults.py): after a rebalance, a record
 prefetched before the rebalance can reach the consumer's drain loop right after the seek to
@@ -32,7 +35,7 @@ from typing import Any
 
 import rocksdict
 from faust.stores.rocksdb import RocksDBOptions
-from faust.transport.consumer import Consumer
+from faust.transport.consumer import Consumer, ThreadDelegateConsumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.types import TP
 from faust.types.tuples import ack_lock
@@ -67,6 +70,7 @@ def apply(fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500) -> None:
         AIOKafkaConsumerThread._create_worker_consumer = (  # type: ignore[method-assign]
             _create_worker_consumer)
         AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
+        ThreadDelegateConsumer._seek = _seek_on_consumer_thread  # type: ignore[method-assign]
         _applied = True
     _fetch_sizes = (fetch_min_bytes, fetch_max_wait_ms)
 
@@ -113,6 +117,14 @@ async def _fetch_records(self: Any, consumer: Any, active_partitions: Any,
             return {}
     return await _original_fetch_records(self, consumer, partitions, timeout=timeout,
                                          max_records=max_records)  # fmt: skip
+
+
+async def _seek_on_consumer_thread(self: Any, partition: TP, offset: int) -> None:
+    """`Consumer.seek` on the consumer's own thread. Faust's called aiokafka's `seek` from the
+    worker's main thread, which drops the partition's fetched records while the consumer
+    thread may be draining them: a CI run crashed a worker with `KeyError(TopicPartition(
+    'flk.wal', 7))` in aiokafka's `Fetcher.fetched_records` after the stage's re-seek."""
+    await self._thread.call_thread(self._thread.seek, partition, offset)
 
 
 def _create_worker_consumer(self: Any, transport: Any) -> Any:
