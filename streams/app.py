@@ -60,7 +60,7 @@ T = TypeVar("T")
 log = logging.getLogger("flk.streams")
 
 TABLE = "dedup"
-_OFFSET_KEY = b"__faust\x00offset__"  # Faust keeps the changelog offset in each partition's store
+OFFSET_KEY = b"__faust\x00offset__"  # Faust keeps the changelog offset in each partition's store
 
 
 class _RawSchema(faust.Schema):  # type: ignore[type-arg]
@@ -133,7 +133,7 @@ class _RocksView:
                 it.seek(start)
             while it.valid():
                 key = it.key()
-                if key != _OFFSET_KEY:
+                if key != OFFSET_KEY:
                     yield key, it.value()
                 it.next()
 

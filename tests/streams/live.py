@@ -45,19 +45,6 @@ def changelog(region: Region) -> str:
     return f"{dedup_group(region.name)}-dedup-changelog"
 
 
-def changelog_ends(region: Region) -> dict[int, int]:
-    """The changelog's end offset per partition, now."""
-    consumer = Consumer({"bootstrap.servers": region.kafka_bootstrap, "group.id": "flk-test-ends",
-                         "enable.auto.commit": False})  # fmt: skip
-    try:
-        topic = changelog(region)
-        parts = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                for p in parts}  # fmt: skip
-    finally:
-        consumer.close()
-
-
 def store_mismatches(region: Region, k: int, since: dict[int, int]) -> dict[int, list[int]]:
     """For a stopped worker `k`: per table partition, the changelog offsets (at or after
     `since`, up to the offset its store says it holds) whose key the store does not hold
@@ -65,6 +52,7 @@ def store_mismatches(region: Region, k: int, since: dict[int, int]) -> dict[int,
     records (a standby that lost a stretch: streams/faustfix.py) shows them here."""
     import rocksdict
 
+    from streams.app import OFFSET_KEY
     from streams.settings import load_settings
 
     tables = load_settings(region.name, k).data_dir / "v1" / "tables"
@@ -80,19 +68,23 @@ def store_mismatches(region: Region, k: int, since: dict[int, int]) -> dict[int,
             db = rocksdict.Rdict(str(path), options=rocksdict.Options(raw_mode=True),
                                  access_type=rocksdict.AccessType.read_only())  # fmt: skip
             try:
-                raw = db.get(b"__faust\x00offset__")
+                raw = db.get(OFFSET_KEY)
                 held = -1 if raw is None else int(raw)
                 if held < start:
                     continue
                 latest: dict[bytes, tuple[int, bytes | None]] = {}
                 consumer.assign([TopicPartition(topic, p, start)])
-                while not latest or max(o for o, _ in latest.values()) < held:
+                read = start - 1
+                while read < held:
                     msgs = consumer.consume(num_messages=5000, timeout=5.0)
                     if not msgs:
                         break
                     for m in msgs:
+                        if m.error() is not None:
+                            continue
                         offset = m.offset() or 0
-                        if m.error() is None and offset <= held:
+                        read = max(read, offset)
+                        if offset <= held:
                             latest[m.key() or b""] = (offset, m.value())
                 wrong = sorted(o for key, (o, v) in latest.items() if db.get(key) != v)
                 if wrong:

@@ -21,13 +21,13 @@ from infra.procs import Supervisor
 from schemas.codec import codec
 from streams import walgen
 from streams.replay import latest
+from tests.gateway.helpers import wal_ends
 from tests.streams.live import (
     Load,
     Replies,
     Submitter,
     Watch,
     changelog,
-    changelog_ends,
     db_outcome,
     db_request,
     status,
@@ -99,7 +99,7 @@ def test_kill_9_a_worker_under_load_and_restart_it(
     region, load, replies, outcomes = eu_load
     sup = Supervisor(platform.run_dir)
     svc = apps.worker(region, 0)
-    since = changelog_ends(region)
+    since = wal_ends(region, changelog(region))
     load.start()
     time.sleep(8)
     before = len(load.sub.acked)
@@ -172,7 +172,7 @@ def test_scale_two_to_three_workers_and_kill_one_under_load(
     sup = Supervisor(platform.run_dir)
     workers = {k: apps.worker(region, k) for k in range(3)}
     _prefill(platform, region, PREFILL_ENTRIES)
-    since = changelog_ends(region)
+    since = wal_ends(region, changelog(region))
     # A worker whose local store is far behind (a long-lived platform, a deleted store)
     # restores millions of changelog records before it is ready: minutes, not a fault.
     restore_s = 600.0
