@@ -154,7 +154,7 @@ def _replication(s: Settings) -> int:
 class DedupWorker:
     def __init__(self, s: Settings) -> None:
         self.s = s
-        faustfix.apply(s.fetch_min_bytes, s.fetch_max_wait_ms)
+        faustfix.apply(s.fetch_min_bytes, s.fetch_max_wait_ms, s.fetch_interval_ms)
         self.stalls = faustfix.StallWatch()
         self.order = faustfix.InOrder()
         self._inflight: set[TP] = set()

@@ -41,6 +41,7 @@ class Settings:
     batch_within_s: float
     fetch_min_bytes: int
     fetch_max_wait_ms: int
+    fetch_interval_ms: int
     standby_replicas: int
     rocksdb_cache_bytes: int
     rocksdb_write_buffer_bytes: int
@@ -103,8 +104,9 @@ def load_settings(region: str, index: int = 0, config: Config | None = None,
         data_dir=reg.data_dir / "streams" / f"worker-{index}",
         batch_max=_positive(config, "STREAM_BATCH_MAX", 500, 1, 100_000),
         batch_within_s=within_ms / 1000,
-        fetch_min_bytes=_positive(config, "STREAM_FETCH_MIN_BYTES", 16384, 1, 1 << 20),
-        fetch_max_wait_ms=_positive(config, "STREAM_FETCH_MAX_WAIT_MS", 10, 1, 10_000),
+        fetch_min_bytes=_positive(config, "STREAM_FETCH_MIN_BYTES", 1, 1, 1 << 20),
+        fetch_max_wait_ms=_positive(config, "STREAM_FETCH_MAX_WAIT_MS", 250, 1, 10_000),
+        fetch_interval_ms=_positive(config, "STREAM_FETCH_INTERVAL_MS", 10, 0, 1000),
         standby_replicas=_positive(config, "STREAM_STANDBY_REPLICAS", 1, 0, 3),
         rocksdb_cache_bytes=_positive(config, "STREAM_ROCKSDB_CACHE_MB", 8, 1, 65536) * MIB,
         rocksdb_write_buffer_bytes=_positive(config, "STREAM_ROCKSDB_WRITE_BUFFER_MB", 4, 1, 1024)

@@ -332,3 +332,59 @@ def test_the_fetch_reads_a_snapshot_of_the_live_set() -> None:
     asyncio.run(AIOKafkaConsumerThread._fetch_records(thread, consumer, live, max_records=10))
     live.clear()  # the main thread pauses everything after the request was made
     assert consumer._fetcher.asked == [frozenset({TP0, STANDBY})]
+
+
+class _Sends:
+    """Stands in for aiokafka's own fetch: records when each request went out."""
+
+    def __init__(self) -> None:
+        self.at: list[tuple[int, float]] = []
+
+    async def __call__(self, fetcher: Any, assignment: Any, node_id: int, request: Any) -> bool:
+        self.at.append((node_id, asyncio.get_running_loop().time()))
+        return True
+
+
+def _paced(monkeypatch: Any, interval_ms: int) -> _Sends:
+    sends = _Sends()
+    faustfix.apply(1, 250, interval_ms)
+    monkeypatch.setattr(faustfix, "_original_proc_fetch_request", sends)
+    return sends
+
+
+def test_fetches_to_one_broker_are_paced(monkeypatch: Any) -> None:
+    from aiokafka.consumer.fetcher import Fetcher
+
+    assert Fetcher._proc_fetch_request is faustfix._paced_fetch
+    sends = _paced(monkeypatch, 40)
+    fetcher = type("F", (), {})()
+
+    async def three_then_another_broker() -> None:
+        for _ in range(3):
+            assert await Fetcher._proc_fetch_request(fetcher, None, 1, None)
+        await Fetcher._proc_fetch_request(fetcher, None, 2, None)
+
+    asyncio.run(three_then_another_broker())
+    (n1, t1), (_, t2), (_, t3), (n2, t4) = sends.at
+    assert (n1, n2) == (1, 2)
+    assert t2 - t1 >= 0.039 and t3 - t2 >= 0.039
+    assert t4 - t3 < 0.03  # another broker's fetch does not wait for this one's pace
+    faustfix.apply()
+
+
+def test_a_fetch_cancelled_while_paced_is_not_sent(monkeypatch: Any) -> None:
+    from aiokafka.consumer.fetcher import Fetcher
+
+    sends = _paced(monkeypatch, 500)
+    fetcher = type("F", (), {})()
+
+    async def cancel_the_second() -> bool:
+        await Fetcher._proc_fetch_request(fetcher, None, 1, None)
+        second = asyncio.ensure_future(Fetcher._proc_fetch_request(fetcher, None, 1, None))
+        await asyncio.sleep(0.05)
+        second.cancel()
+        return bool(await second)
+
+    assert asyncio.run(cancel_the_second()) is False
+    assert len(sends.at) == 1
+    faustfix.apply()
