@@ -76,7 +76,7 @@ def apply(fetch_min_bytes: int = 1, fetch_max_wait_ms: int = 1500,
             _create_worker_consumer)
         AIOKafkaConsumerThread._fetch_records = _fetch_records  # type: ignore[method-assign]
         ThreadDelegateConsumer._seek = _seek_on_consumer_thread  # type: ignore[method-assign]
-        Fetcher._proc_fetch_request = _paced_fetch  # type: ignore[method-assign]
+        Fetcher._proc_fetch_request = _paced_fetch
         _applied = True
     _fetch_sizes = (fetch_min_bytes, fetch_max_wait_ms)
     _fetch_interval_s = fetch_interval_ms / 1000
