@@ -249,11 +249,18 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=None, help="offered submissions per second")
     ap.add_argument("--seconds", type=float, default=None)
     ap.add_argument("--out", type=Path, default=None, help="result file (default bench/results/)")
+    ap.add_argument("--settle", type=float, default=0.0, metavar="CORES",
+                    help="first wait until the platform uses fewer cores than this (0: no wait)")
     args = ap.parse_args()
     profile = PROFILES[args.profile]
     rate = args.rate or profile.rate or 500.0
     seconds = args.seconds or profile.seconds or 20.0
-    result = run(load_layout(), profile, rate, seconds)
+    layout = load_layout()
+    idle = harness.settle(layout, args.settle)
+    result = run(layout, profile, rate, seconds)
+    result["results"]["idle_cores_before"] = idle
+    if args.settle:
+        result["command"] += f" --settle {args.settle:g}"
     if args.out:
         path = args.out
         path.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")

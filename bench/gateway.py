@@ -223,8 +223,11 @@ def main() -> None:
     ap.add_argument("--rates", default="250,500,1000")
     ap.add_argument("--modes", default="wait,async")
     ap.add_argument("--out", type=Path, default=None, help="result file (default bench/results/)")
+    ap.add_argument("--settle", type=float, default=0.0, metavar="CORES",
+                    help="first wait until the platform uses fewer cores than this (0: no wait)")
     args = ap.parse_args()
     layout = load_layout()
+    idle = harness.settle(layout, args.settle)
     region = layout.region(args.region)
     pid = Supervisor(layout.run_dir).pid(f"{region.name}-gateway-0")
     if pid is None:
@@ -313,7 +316,7 @@ def main() -> None:
         cpu_seconds=cpu_total, histograms=hists,
         answers={"final": final, "pending": pending, "errors": errors,
                  "by_status": dict(statuses)},
-        results={"rows": rows, "region": region.name,
+        results={"rows": rows, "region": region.name, "idle_cores_before": idle,
                  "aims": {"requests_per_gateway_cpu_second": 3000, "p99_ms_at_1000_rps": 50}},
     )  # fmt: skip
     path = args.out or harness.RESULTS / "gateway.json"

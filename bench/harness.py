@@ -17,6 +17,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -127,6 +128,32 @@ class CpuMeter:
         hz = os.sysconf("SC_CLK_TCK")
         now = self._snapshot()
         return {k: round((now[k] - self.start.get(k, 0)) / hz, 2) for k in sorted(now)}
+
+
+def settle(layout: Layout, below_cores: float, timeout_s: float = 240.0,
+           window_s: float = 5.0) -> float | None:
+    """Wait until the platform's processes together use less than `below_cores` over a
+    `window_s` window (the previous run's backlog drained, compactions and sweeps done), at
+    most `timeout_s`; the last window's figure. Every measured run starts from the same quiet
+    machine this way; on two shared cores a run started during the last one's tail measures
+    the tail. `below_cores` 0: no wait, None."""
+    if below_cores <= 0:
+        return None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        meter = CpuMeter(layout)
+        meter.begin()
+        time.sleep(window_s)
+        cpu = meter.end()
+        cores = round(sum(v for k, v in cpu.items() if k != "load-generator") / window_s, 2)
+        if cores < below_cores:
+            print(f"platform idle: {cores} cores", file=sys.stderr)
+            return cores
+        if time.monotonic() > deadline:
+            print(f"platform still busy after {timeout_s:.0f} s ({cores} cores); measuring anyway",
+                  file=sys.stderr)  # fmt: skip
+            return cores
+        print(f"waiting for the platform to settle: {cores} cores busy", file=sys.stderr)
 
 
 def machine() -> dict[str, Any]:
