@@ -155,7 +155,10 @@ async def _paced_fetch(self: Any, assignment: Any, node_id: int, request: Any) -
     next, one or two records each. Pacing the sends keeps both: at most one fetch per
     interval while records flow, each taking what arrived since the last; a record waits at
     most an interval, as it did for the broker's 10 ms. aiokafka sends the next fetch to a
-    broker only when this one returns, so the wait here delays nothing else."""
+    broker only when this one returns, so the wait here delays nothing else. One exception:
+    a partition whose records were still waiting to be taken when the fetch was built (for
+    longer than aiokafka's 100 ms prefetch backoff: a worker already behind) is left out of
+    it, and its next records wait for that fetch's answer, at most the maximum wait."""
     loop = asyncio.get_running_loop()
     sent: dict[int, float] = self.__dict__.setdefault("_flk_fetch_sent", {})
     wait = sent.get(node_id, float("-inf")) + _fetch_interval_s - loop.time()
