@@ -46,6 +46,11 @@ def test_a_bad_setting_stops_the_worker_naming_the_key() -> None:
               env={"FLK_STREAM_SWEEP_GRACE": "soon"})  # fmt: skip
     assert res.returncode == 2
     assert "Setting 'FLK_STREAM_SWEEP_GRACE' has invalid value 'soon'" in res.stderr
+    res = flk("worker", "--region", "eu-west", "--index", "5",
+              env={"FLK_STREAM_FETCH_INTERVAL_MS": "5000"})  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr == ("Error: Setting 'FLK_STREAM_FETCH_INTERVAL_MS' has invalid value 5000: "
+                          "it must be between 0 and 1000\n")  # fmt: skip
 
 
 @pytest.mark.platform
