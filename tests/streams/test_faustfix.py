@@ -347,6 +347,9 @@ class _Sends:
 
 def _paced(monkeypatch: Any, interval_ms: int) -> _Sends:
     sends = _Sends()
+    # apply() sets module-wide values: restored at teardown even when an assertion fails.
+    monkeypatch.setattr(faustfix, "_fetch_sizes", faustfix._fetch_sizes)
+    monkeypatch.setattr(faustfix, "_fetch_interval_s", faustfix._fetch_interval_s)
     faustfix.apply(1, 250, interval_ms)
     monkeypatch.setattr(faustfix, "_original_proc_fetch_request", sends)
     return sends
@@ -369,7 +372,6 @@ def test_fetches_to_one_broker_are_paced(monkeypatch: Any) -> None:
     assert (n1, n2) == (1, 2)
     assert t2 - t1 >= 0.039 and t3 - t2 >= 0.039
     assert t4 - t3 < 0.03  # another broker's fetch does not wait for this one's pace
-    faustfix.apply()
 
 
 def test_a_fetch_cancelled_while_paced_is_not_sent(monkeypatch: Any) -> None:
@@ -387,4 +389,3 @@ def test_a_fetch_cancelled_while_paced_is_not_sent(monkeypatch: Any) -> None:
 
     assert asyncio.run(cancel_the_second()) is False
     assert len(sends.at) == 1
-    faustfix.apply()
