@@ -47,13 +47,14 @@ from prometheus_client import generate_latest
 
 from streams import faustfix
 from streams.dedup import DedupStage, Out
+from streams.gather import MirrorGather
 from streams.metrics import StreamMetrics
 from streams.outputs import DeliveryError, Outputs
 from streams.settings import Settings
 from streams.sink import OutcomeSink
 from streams.sweeper import Sweeper
 from streams.verify import WalMessage
-from topics.catalogue import WAL_PARTITIONS
+from topics.catalogue import WAL, WAL_PARTITIONS
 
 T = TypeVar("T")
 
@@ -157,6 +158,7 @@ class DedupWorker:
         faustfix.apply(s.fetch_min_bytes, s.fetch_max_wait_ms, s.fetch_interval_ms)
         self.stalls = faustfix.StallWatch()
         self.order = faustfix.InOrder()
+        self.gather = MirrorGather(WAL, s.mirror_within_s, s.batch_max)
         self._inflight: set[TP] = set()
         self.metrics = StreamMetrics(s.region.name, s.index)
         self.stage = DedupStage(s.region.name, s.home)
@@ -289,6 +291,10 @@ class DedupWorker:
             self.last_recovery_s = round(time.monotonic() - self._recovery_started, 3)
 
     async def _on_revoked(self, sender: Any, revoked: set[TP], **kwargs: Any) -> None:
+        # Faust waits for every delivered record to be acknowledged before it revokes, and
+        # held records are decided within the hold; this only guards the case it does not.
+        for event in self.gather.drop(revoked):
+            faustfix.forget(self.app.consumer, event.message)
         self.order.reset(revoked)
         for tp in revoked:
             self.sweeper.forget(tp.partition)
@@ -354,43 +360,77 @@ class DedupWorker:
 
     async def _agent(self, stream: StreamT[Any]) -> None:
         batches = cast(Any, stream).noack_take(self.s.batch_max, within=self.s.batch_within_s)
+        taken = batches.__aiter__()
+        gather = self.gather
+        upcoming: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                if upcoming is None:
+                    upcoming = asyncio.ensure_future(taken.__anext__())
+                due = gather.remaining(time.monotonic())
+                if due is not None:
+                    # Mirrored records are held (streams/gather.py): decide them when due
+                    # even if nothing else arrives meanwhile.
+                    done, _ = await asyncio.wait({upcoming}, timeout=due)
+                    if not done:
+                        await self._run(stream, gather.take())
+                        continue
+                try:
+                    batch = await upcoming
+                except StopAsyncIteration:
+                    return
+                finally:
+                    upcoming = None
+                events = gather.add(await self._in_order(stream, batch), time.monotonic())
+                if events:
+                    await self._run(stream, events)
+        finally:
+            if upcoming is not None:
+                upcoming.cancel()
+
+    async def _in_order(self, stream: StreamT[Any], batch: list[EventT[Any]]
+                        ) -> list[EventT[Any]]:  # fmt: skip
+        """The events of `batch` to process, in order (streams/faustfix.py); records already
+        processed are acknowledged, records past a gap are read again after a seek."""
         consumer: Any = self.app.consumer
-        async for batch in batches:
-            unknown = self.order.unknown(batch, consumer._committed_offset)
-            if unknown:
-                await faustfix.learn_positions(self.order, unknown, self._committed,
-                                               self._earliest)  # fmt: skip
-                log.info("next offsets learned from the broker: %s", ", ".join(
-                    f"{tp.topic}[{tp.partition}]={self.order.next[tp]}" for tp in sorted(unknown)))
-            events, done, held, seek = self.order.sort(batch, consumer._committed_offset)
-            for event in held:
-                faustfix.forget(consumer, event.message)
-            for tp, offset in seek.items():
-                # Offsets are dense unless retention deleted records nobody had read yet.
-                earliest = (await consumer.earliest_offsets(tp)).get(tp, 0)
-                if earliest > offset:
-                    log.error("%s[%d]: records %d..%d expired before they were processed",
-                              tp.topic, tp.partition, offset, earliest - 1)
-                    offset = earliest
-                log.warning("%s[%d]: records before offset %d were not delivered; reading "
-                            "again from %d (streams/faustfix.py)", tp.topic, tp.partition,
-                            min(e.message.offset for e in held if e.message.tp == tp), offset)
-                await self._reseek(tp, offset)
-            for event in done:
-                await stream.ack(event)
-            if not events:
-                continue
-            try:
-                await self._handle(events)
-            except asyncio.CancelledError:
-                raise  # shutdown: the batch stays unacknowledged
-            except BaseException:
-                log.critical("dedup stage failed; stopping without acknowledging the batch:\n%s",
-                             traceback.format_exc())  # fmt: skip
-                logging.shutdown()
-                os._exit(70)
-            for event in events:
-                await stream.ack(event)
+        unknown = self.order.unknown(batch, consumer._committed_offset)
+        if unknown:
+            await faustfix.learn_positions(self.order, unknown, self._committed,
+                                           self._earliest)  # fmt: skip
+            log.info("next offsets learned from the broker: %s", ", ".join(
+                f"{tp.topic}[{tp.partition}]={self.order.next[tp]}" for tp in sorted(unknown)))
+        events, done, held, seek = self.order.sort(batch, consumer._committed_offset)
+        for event in held:
+            faustfix.forget(consumer, event.message)
+        for tp, offset in seek.items():
+            # Offsets are dense unless retention deleted records nobody had read yet.
+            earliest = (await consumer.earliest_offsets(tp)).get(tp, 0)
+            if earliest > offset:
+                log.error("%s[%d]: records %d..%d expired before they were processed",
+                          tp.topic, tp.partition, offset, earliest - 1)
+                offset = earliest
+            log.warning("%s[%d]: records before offset %d were not delivered; reading "
+                        "again from %d (streams/faustfix.py)", tp.topic, tp.partition,
+                        min(e.message.offset for e in held if e.message.tp == tp), offset)
+            await self._reseek(tp, offset)
+        for event in done:
+            await stream.ack(event)
+        return events
+
+    async def _run(self, stream: StreamT[Any], events: list[EventT[Any]]) -> None:
+        """Decide `events`, then acknowledge them; any unexpected error stops the worker
+        without acknowledging anything (fail-stop)."""
+        try:
+            await self._handle(events)
+        except asyncio.CancelledError:
+            raise  # shutdown: the batch stays unacknowledged
+        except BaseException:
+            log.critical("dedup stage failed; stopping without acknowledging the batch:\n%s",
+                         traceback.format_exc())  # fmt: skip
+            logging.shutdown()
+            os._exit(70)
+        for event in events:
+            await stream.ack(event)
 
     async def _committed(self, tp: TP) -> int | None:
         """The group's committed offset of `tp` on the broker (None: never committed)."""

@@ -39,6 +39,7 @@ class Settings:
     data_dir: Path
     batch_max: int
     batch_within_s: float
+    mirror_within_s: float
     fetch_min_bytes: int
     fetch_max_wait_ms: int
     fetch_interval_ms: int
@@ -104,6 +105,7 @@ def load_settings(region: str, index: int = 0, config: Config | None = None,
         data_dir=reg.data_dir / "streams" / f"worker-{index}",
         batch_max=_positive(config, "STREAM_BATCH_MAX", 500, 1, 100_000),
         batch_within_s=within_ms / 1000,
+        mirror_within_s=_positive(config, "STREAM_MIRROR_WITHIN_MS", 100, 0, 10_000) / 1000,
         fetch_min_bytes=_positive(config, "STREAM_FETCH_MIN_BYTES", 1, 1, 1 << 20),
         fetch_max_wait_ms=_positive(config, "STREAM_FETCH_MAX_WAIT_MS", 250, 1, 10_000),
         fetch_interval_ms=_positive(config, "STREAM_FETCH_INTERVAL_MS", 10, 0, 1000),

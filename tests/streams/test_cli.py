@@ -51,6 +51,11 @@ def test_a_bad_setting_stops_the_worker_naming_the_key() -> None:
     assert res.returncode == 2
     assert res.stderr == ("Error: Setting 'FLK_STREAM_FETCH_INTERVAL_MS' has invalid value 5000: "
                           "it must be between 0 and 1000\n")  # fmt: skip
+    res = flk("worker", "--region", "eu-west", "--index", "5",
+              env={"FLK_STREAM_MIRROR_WITHIN_MS": "-1"})  # fmt: skip
+    assert res.returncode == 2
+    assert res.stderr == ("Error: Setting 'FLK_STREAM_MIRROR_WITHIN_MS' has invalid value -1: "
+                          "it must be between 0 and 10000\n")  # fmt: skip
 
 
 @pytest.mark.platform
