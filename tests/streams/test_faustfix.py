@@ -202,12 +202,23 @@ def _filter_after_reopen(tmp_path: Any, open_db: Any) -> str:
     return str(policy[0])
 
 
-def _table_options(settings: Any) -> dict[str, Any]:
-    from streams.app import DedupWorker
+def _worker(settings: Any) -> Any:
+    """A worker object without a broker: its cluster-size probe (10 s without a broker) is
+    skipped, and its producer closed (it would keep dialling until the tests end)."""
+    from streams import app
 
-    worker = DedupWorker(settings)
-    worker.outputs.close(0)  # its producer would keep dialling the broker until the tests end
-    store: Any = worker.table.data
+    probe = app._replication
+    app._replication = lambda s: 1
+    try:
+        worker = app.DedupWorker(settings)
+    finally:
+        app._replication = probe
+    worker.outputs.close(0)
+    return worker
+
+
+def _table_options(settings: Any) -> dict[str, Any]:
+    store: Any = _worker(settings).table.data
     return dict(store.options)
 
 
@@ -249,11 +260,9 @@ def test_a_reseek_runs_on_the_consumer_thread() -> None:
     raced the consumer thread draining them (KeyError in Fetcher.fetched_records, seen in CI)."""
     import threading
 
-    from streams.app import DedupWorker
     from streams.settings import load_settings
 
-    worker = DedupWorker(load_settings("eu-west", 0))
-    worker.outputs.close(0)
+    worker = _worker(load_settings("eu-west", 0))
     consumer: Any = worker.app.consumer
     fake = _ConsumerThread()
     consumer._thread = fake
