@@ -100,3 +100,21 @@ def test_a_streamed_answer_keeps_its_parts(patched: None) -> None:
     joined = b"".join(writes)
     assert joined.split(b"\r\n\r\n", 1)[1] == b"3\r\none\r\n3\r\ntwo\r\n0\r\n\r\n"
     assert len(writes) == 2  # head with the first part, then the rest
+
+
+def test_the_gateway_server_installs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from flk import gctune
+    from gateway import server
+    from gateway.settings import load_settings
+
+    monkeypatch.setattr(httptools_impl, "RequestResponseCycle",
+                        httptools_impl.RequestResponseCycle)  # restored after the test
+    monkeypatch.setattr(server, "_logging", lambda settings: None)
+    monkeypatch.setattr(server, "create_app", lambda settings: _json_app)
+    monkeypatch.setattr(gctune, "tune", lambda: None)
+    ran: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets=None: ran.append(self))
+    server.serve(load_settings("eu-west", 0))
+    assert ran and httptools_impl.RequestResponseCycle is onewrite.OneWriteCycle
