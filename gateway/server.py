@@ -9,7 +9,6 @@ import logging.handlers
 import uvicorn
 
 from flk import gctune
-from gateway import onewrite
 from gateway.app import create_app
 from gateway.settings import Settings
 
@@ -41,6 +40,5 @@ def serve(settings: Settings) -> None:
         # middleware pass per request).
         proxy_headers=False,
     )  # fmt: skip
-    onewrite.install()
     gctune.tune()
     uvicorn.Server(config).run()
