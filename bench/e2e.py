@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
@@ -216,8 +215,7 @@ def run(layout: Layout, profile: Profile, rate: float, seconds: float) -> dict[s
         benchmark="e2e",
         profile=profile.name,
         command=(
-            # The gateway processes per region are the platform's (FLK_GATEWAYS at `flk up`).
-            (f"FLK_GATEWAYS={n_gw} " if "FLK_GATEWAYS" in os.environ else "")
+            harness.gateways_prefix()
             + f"python -m bench.e2e --profile {profile.name} --rate {rate:g} --seconds {seconds:g}"
         ),
         params={

@@ -308,9 +308,8 @@ def main() -> None:
                 wait_final += v if is_final else 0
     result = harness.envelope(
         benchmark="gateway", profile=",".join(modes),
-        # FLK_GATEWAYS picks how many of the platform's gateway processes the fixed rates use.
-        command=(f"FLK_GATEWAYS={os.environ['FLK_GATEWAYS']} " if "FLK_GATEWAYS" in os.environ
-                 else "") + ".venv/bin/python bench/gateway.py " + " ".join(sys.argv[1:]),
+        command=harness.gateways_prefix() + ".venv/bin/python bench/gateway.py "
+        + " ".join(sys.argv[1:]),
         params={"region": region.name, "seconds": args.seconds, "connections": args.connections,
                 "rates": rates, "modes": modes, "fixed_rate_gateways": n_gw, "tenant": TENANT},
         offered_rate=None, achieved_rate=None,

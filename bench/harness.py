@@ -215,6 +215,13 @@ def _head() -> str:
 _STARTED = (_head(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
 
 
+def gateways_prefix() -> str:
+    """`FLK_GATEWAYS=n ` for a result's command when the run chose how many of the platform's
+    gateway processes per region take traffic, else nothing (the platform's default)."""
+    n = os.environ.get("FLK_GATEWAYS")
+    return f"FLK_GATEWAYS={n} " if n is not None else ""
+
+
 def git_commit() -> str:
     return _STARTED[0]
 

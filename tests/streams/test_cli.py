@@ -36,26 +36,25 @@ def test_a_bad_time_names_the_option_and_the_value() -> None:
         "epoch nor an ISO 8601 time (e.g. 2026-01-31T12:00:00Z)\n")
 
 
+def _worker_with(key: str, value: str) -> str:
+    """What a worker started with one bad setting prints; it must stop with a usage error."""
+    res = flk("worker", "--region", "eu-west", "--index", "5", env={key: value})
+    assert res.returncode == 2
+    return res.stderr
+
+
 def test_a_bad_setting_stops_the_worker_naming_the_key() -> None:
-    res = flk("worker", "--region", "eu-west", "--index", "5",
-              env={"FLK_STREAM_BATCH_MAX": "0"})  # fmt: skip
-    assert res.returncode == 2
-    assert res.stderr == ("Error: Setting 'FLK_STREAM_BATCH_MAX' has invalid value 0: it must "
-                          "be between 1 and 100000\n")  # fmt: skip
-    res = flk("worker", "--region", "eu-west", "--index", "5",
-              env={"FLK_STREAM_SWEEP_GRACE": "soon"})  # fmt: skip
-    assert res.returncode == 2
-    assert "Setting 'FLK_STREAM_SWEEP_GRACE' has invalid value 'soon'" in res.stderr
-    res = flk("worker", "--region", "eu-west", "--index", "5",
-              env={"FLK_STREAM_FETCH_INTERVAL_MS": "5000"})  # fmt: skip
-    assert res.returncode == 2
-    assert res.stderr == ("Error: Setting 'FLK_STREAM_FETCH_INTERVAL_MS' has invalid value 5000: "
-                          "it must be between 0 and 1000\n")  # fmt: skip
-    res = flk("worker", "--region", "eu-west", "--index", "5",
-              env={"FLK_STREAM_MIRROR_WITHIN_MS": "-1"})  # fmt: skip
-    assert res.returncode == 2
-    assert res.stderr == ("Error: Setting 'FLK_STREAM_MIRROR_WITHIN_MS' has invalid value -1: "
-                          "it must be between 0 and 10000\n")  # fmt: skip
+    assert _worker_with("FLK_STREAM_BATCH_MAX", "0") == (
+        "Error: Setting 'FLK_STREAM_BATCH_MAX' has invalid value 0: it must be between 1 and "
+        "100000\n")
+    assert ("Setting 'FLK_STREAM_SWEEP_GRACE' has invalid value 'soon'"
+            in _worker_with("FLK_STREAM_SWEEP_GRACE", "soon"))  # fmt: skip
+    assert _worker_with("FLK_STREAM_FETCH_INTERVAL_MS", "5000") == (
+        "Error: Setting 'FLK_STREAM_FETCH_INTERVAL_MS' has invalid value 5000: it must be "
+        "between 0 and 1000\n")
+    assert _worker_with("FLK_STREAM_MIRROR_WITHIN_MS", "-1") == (
+        "Error: Setting 'FLK_STREAM_MIRROR_WITHIN_MS' has invalid value -1: it must be "
+        "between 0 and 10000\n")
 
 
 @pytest.mark.platform
